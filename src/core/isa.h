@@ -1,0 +1,21 @@
+// Run-time CPU feature detection and the ISA level every dispatcher uses.
+// Chosen once per process: the best level this CPU supports, or the level
+// named by the environment variable LOWBIT_ISA (scalar|avx2|avx512|avx512vnni)
+// for tests and bug reports; asking for more than the CPU has is refused.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Vnni = 3 };
+
+const char* isa_name(Isa isa);
+Isa best_supported_isa();       // what this CPU can run
+Isa active_isa();               // best_supported_isa() or LOWBIT_ISA
+void set_active_isa(Isa isa);   // tests: run every level the CPU supports
+bool isa_supported(Isa isa);
+std::vector<Isa> supported_isas();  // Scalar first
+
+}  // namespace lowbit

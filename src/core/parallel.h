@@ -1,0 +1,23 @@
+// Multithreading for the whole library: a process-wide thread count (all
+// cores by default, --threads overrides) and parallel_for over index ranges.
+// Backed by OpenMP's persistent thread team, so a parallel_for per matrix
+// product in decode costs microseconds, not thread start-ups.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace lowbit {
+
+int thread_count();
+void set_thread_count(int n);  // n <= 0: all cores
+
+// Calls fn(begin, end) on disjoint chunks covering [0, n), chunks aligned to
+// `grain` items, spread over thread_count() threads. Exceptions thrown by fn
+// are rethrown on the calling thread.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// Calls fn(thread_index, thread_count) once on each thread.
+void parallel_threads(const std::function<void(int, int)>& fn);
+
+}  // namespace lowbit

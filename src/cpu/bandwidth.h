@@ -1,0 +1,16 @@
+// Memory read bandwidth probe: streams over a buffer much larger than the
+// caches with all threads and reports GB/s (1e9 bytes per second). Used by the
+// `bench` command and bench/ to put kernel throughput next to what the memory
+// can deliver on the same machine, in the same run.
+#pragma once
+
+#include <cstddef>
+
+namespace lowbit::cpu {
+
+// Allocates `bytes` (rounded up to 64), touches them, then reads the buffer
+// `repeats` times with `threads` threads (<= 0: thread_count()) and returns the
+// best pass in GB/s. Uses the widest vector loads the CPU has.
+double measure_read_bandwidth_gbps(size_t bytes = size_t(1) << 30, int threads = 0, int repeats = 5);
+
+}  // namespace lowbit::cpu
