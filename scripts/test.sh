@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up (Debian packages), builds lowbit and runs the whole test suite.
+# With CI=true (or --all) it also builds and runs the suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs each fuzz target for
+# a bounded time (scripts/sanitize.sh, scripts/fuzz.sh), when those exist.
+# Tests that need ../shared skip without it, and fail under CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+all=0
+if [ "${CI:-}" = "true" ] || [ "${1:-}" = "--all" ]; then all=1; fi
+
+bash scripts/setup.sh
+jobs=$(nproc)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build -j "$jobs" --output-on-failure --timeout 1200
+
+if [ "$all" = 1 ]; then
+  [ -f scripts/sanitize.sh ] && bash scripts/sanitize.sh
+  [ -f scripts/fuzz.sh ] && bash scripts/fuzz.sh
+fi
+echo "lowbit: all tests passed"
