@@ -1,22 +1,42 @@
-// Simple, obviously-correct matmul: each weight row is converted to float
-// (quant::dequantize_row for block formats), then a float dot product with
-// every token's activation row. Parallel over output rows. The fast fused
-// kernels replace this; it stays as the fallback for other types.
+// matmul driver: quantizes the activations once per call into the weight
+// format's dot partner, then runs the fused tile kernels over blocks of
+// output rows (split across threads) x blocks of tokens. Weight types without
+// a fused kernel fall back to dequantize-row-then-float-dot.
+//
+// Blocking: each thread owns a contiguous range of output rows. Within it,
+// kRowBlock rows (a few hundred KB of weights at most, L2-resident) are
+// dotted with every token, kTokenBlock tokens per tile call; the tile kernel
+// itself keeps a few rows x a few tokens in registers, so each weight byte is
+// fetched from memory once per call and unpacked once per register tile.
 #include "cpu/matmul.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
+#include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/kernels.h"
 #include "quant/formats.h"
 
 namespace lowbit::cpu {
+namespace {
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
-  if (w.n_in <= 0 || w.n_out <= 0 || n_tokens <= 0) return;
-  if (w.n_in % block_size(w.type) != 0)
-    fail("matmul: row length {} is not a multiple of the {} block size {}", w.n_in, type_name(w.type),
-         block_size(w.type));
+constexpr int64_t kTokenBlock = 64;
+constexpr size_t kRowBlockBytes = 128 * 1024;
+
+void check(const WeightMatrix& w) {
+  const int64_t bs = block_size(w.type);
+  if (w.n_in % bs != 0)
+    fail("matmul: row length {} is not a multiple of the {} block size {}", w.n_in, type_name(w.type), bs);
+  if (w.row_bytes < row_bytes(w.type, w.n_in))
+    fail("matmul: {} rows of {} values need {} bytes, the matrix says {}", type_name(w.type), w.n_in,
+         row_bytes(w.type, w.n_in), w.row_bytes);
+  if (!w.data) fail("matmul: {} x {} {} weight has no data", w.n_out, w.n_in, type_name(w.type));
+}
+
+// Fallback for weight types without a fused kernel.
+void matmul_dequantized(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   parallel_for(w.n_out, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> row(size_t(w.n_in));
     for (int64_t o = begin; o < end; ++o) {
@@ -26,6 +46,53 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
         float sum = 0.0f;
         for (int64_t i = 0; i < w.n_in; ++i) sum += row[size_t(i)] * xt[i];
         y[t * w.n_out + o] = sum;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  if (w.n_in < 0 || w.n_out < 0 || n_tokens < 0)
+    fail("matmul: negative size ({} x {}, {} tokens)", w.n_out, w.n_in, n_tokens);
+  if (w.n_out == 0 || n_tokens == 0) return;
+  if (w.n_in == 0) {
+    std::fill(y, y + n_tokens * w.n_out, 0.0f);
+    return;
+  }
+  check(w);
+  if (!has_dot_kernel(w.type)) {
+    matmul_dequantized(w, x, n_tokens, y);
+    return;
+  }
+  const Isa isa = active_isa();
+  const DotKernel* kernel = find_dot_kernel(w.type, isa);
+  const QuantizeActFn quantize = find_act_quantizer(kernel->act, isa);
+  const size_t act_bytes = activation_row_bytes(kernel->act, w.n_in);
+
+  // Reused across calls: decode calls matmul hundreds of times per token.
+  thread_local std::vector<uint8_t> act_buffer;
+  const size_t need = act_bytes * size_t(n_tokens) + 64;
+  if (act_buffer.size() < need) act_buffer.resize(need);
+  uint8_t* act = act_buffer.data();
+  if (n_tokens == 1) {
+    quantize(x, act, w.n_in);
+  } else {
+    parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) quantize(x + t * w.n_in, act + size_t(t) * act_bytes, w.n_in);
+    });
+  }
+
+  const int64_t row_block = std::max<int64_t>(8, int64_t(kRowBlockBytes / w.row_bytes) / 8 * 8);
+  const int64_t grain = n_tokens == 1 ? 16 : 32;
+  parallel_for(w.n_out, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r0 = begin; r0 < end; r0 += row_block) {
+      const int64_t nr = std::min(row_block, end - r0);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+        const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
+        kernel->tile(w.n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_bytes,
+                     act_bytes, nt, y + t0 * w.n_out + r0, w.n_out);
       }
     }
   });

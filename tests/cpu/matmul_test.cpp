@@ -1,0 +1,107 @@
+// matmul against a naive double computation, for every weight format and ISA
+// level: n_tokens 1..9 and 70 (more than one token block), n_out not a
+// multiple of any tile, 1 and 2 threads. The expectation uses the same
+// quantized activations (dequantized in double), so the tolerance is float
+// rounding only; a looser check against the unquantized activations guards
+// the activation quantization itself.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "core/isa.h"
+#include "core/parallel.h"
+#include "cpu/kernels.h"
+#include "cpu/matmul.h"
+#include "cpu_test_util.h"
+
+namespace lowbit::cpu {
+namespace {
+
+constexpr double kRelTol = 1e-5;          // vs double on the quantized activations (times ||w|| ||a||)
+constexpr double kQuantizedActTol = 2e-2;  // vs double on the float activations (times ||w|| ||x||)
+
+struct Restore {
+  Isa isa = active_isa();
+  int threads = thread_count();
+  ~Restore() {
+    set_active_isa(isa);
+    set_thread_count(threads);
+  }
+};
+
+void check_matmul(GgmlType t, int64_t n_in, int64_t n_out, int64_t n_tok, std::mt19937& rng) {
+  const size_t rb = row_bytes(t, n_in);
+  std::vector<uint8_t> w;
+  for (int64_t o = 0; o < n_out; ++o) {
+    auto row = test::random_weight_row(t, n_in, rng, 0.0f);
+    w.insert(w.end(), row.begin(), row.end());
+  }
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_in * n_tok));
+  for (auto& v : x) v = normal(rng);
+  std::vector<float> y(static_cast<size_t>(n_out * n_tok), NAN);
+  WeightMatrix m{t, n_in, n_out, w.data(), rb};
+  matmul(m, x.data(), n_tok, y.data());
+
+  const GgmlType act = has_dot_kernel(t) ? activation_type(t) : GgmlType::F32;
+  std::vector<std::vector<double>> wd;
+  for (int64_t o = 0; o < n_out; ++o) wd.push_back(test::dequantize_weights(t, w.data() + size_t(o) * rb, n_in));
+  for (int64_t tok = 0; tok < n_tok; ++tok) {
+    std::vector<uint8_t> q(row_bytes(act, n_in));
+    find_act_quantizer(act, Isa::Scalar)(x.data() + tok * n_in, q.data(), n_in);
+    const auto a = test::dequantize_activation(act, q.data(), n_in);
+    const std::vector<double> xf(x.begin() + tok * n_in, x.begin() + (tok + 1) * n_in);
+    for (int64_t o = 0; o < n_out; ++o) {
+      const auto e = test::exact_dot(wd[size_t(o)], a);
+      const auto ef = test::exact_dot(wd[size_t(o)], xf);
+      const float got = y[size_t(tok * n_out + o)];
+      ASSERT_NEAR(got, e.value, kRelTol * e.norm + 1e-30)
+          << type_name(t) << " @ " << isa_name(active_isa()) << " n_in=" << n_in << " n_out=" << n_out
+          << " n_tok=" << n_tok << " token " << tok << " row " << o;
+      ASSERT_NEAR(got, ef.value, kQuantizedActTol * ef.norm) << type_name(t) << " (vs float activations)";
+    }
+  }
+}
+
+TEST(Matmul, AllFormatsAllIsasMatchDouble) {
+  Restore restore;
+  std::mt19937 rng(11);
+  const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,   GgmlType::Q5_1,
+                            GgmlType::Q8_0, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
+                            GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,   GgmlType::IQ4_XS,
+                            GgmlType::F32,  GgmlType::F16,  GgmlType::BF16};
+  for (Isa isa : supported_isas()) {
+    set_active_isa(isa);
+    for (int threads : {1, 2}) {
+      set_thread_count(threads);
+      for (GgmlType t : types) {
+        const int64_t n_in = block_size(t) == 256 ? 512 : (block_size(t) == 32 ? 96 : 67);
+        for (int64_t n_tok = 1; n_tok <= 9; n_tok += (threads == 1 ? 1 : 4)) check_matmul(t, n_in, 37, n_tok, rng);
+      }
+    }
+    set_thread_count(2);
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::BF16}) check_matmul(t, 256 * 3, 53, 70, rng);
+  }
+}
+
+TEST(Matmul, FallbackAndEdgeCases) {
+  std::mt19937 rng(12);
+  // Q8_K weights have no fused kernel: the dequantizing fallback must agree with double.
+  check_matmul(GgmlType::Q8_K, 512, 19, 3, rng);
+  // n_in not a multiple of the block size is an error, not a crash.
+  std::vector<uint8_t> w(1000);
+  std::vector<float> x(100), y(10);
+  WeightMatrix bad{GgmlType::Q4_0, 48, 1, w.data(), 18};
+  EXPECT_THROW(matmul(bad, x.data(), 1, y.data()), Error);
+  WeightMatrix short_rows{GgmlType::Q4_0, 64, 1, w.data(), 18};
+  EXPECT_THROW(matmul(short_rows, x.data(), 1, y.data()), Error);
+  // zero tokens / rows do nothing
+  WeightMatrix ok{GgmlType::Q4_0, 32, 1, w.data(), 18};
+  matmul(ok, x.data(), 0, y.data());
+}
+
+}  // namespace
+}  // namespace lowbit::cpu
