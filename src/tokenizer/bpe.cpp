@@ -48,12 +48,14 @@ struct LowerPriority {
 BpeEncoder::BpeEncoder(const Vocab& vocab, const std::vector<std::string>& merges, bool ignore_merges)
     : vocab_(vocab), n_vocab_(int32_t(vocab.tokens.size())), ignore_merges_(ignore_merges) {
   merges_.reserve(merges.size());
+  std::string joined;
   for (size_t i = 0; i < merges.size(); ++i) {
     const std::string& m = merges[i];
     const size_t space = m.find(' ', 1);
     if (space == std::string::npos) fail("tokenizer.ggml.merges[{}] = '{}' has no space between its two parts", i, m);
-    const std::string left = m.substr(0, space), right = m.substr(space + 1);
-    const int32_t l = intern(left), r = intern(right), result = intern(left + right);
+    const std::string_view left = std::string_view(m).substr(0, space), right = std::string_view(m).substr(space + 1);
+    joined.assign(left).append(right);
+    const int32_t l = intern(left), r = intern(right), result = intern(joined);
     merges_.try_emplace(pair_key(l, r), Merge{int32_t(i), result});  // first rank wins on duplicates
   }
   for (int b = 0; b < 256; ++b) {
@@ -66,15 +68,16 @@ BpeEncoder::BpeEncoder(const Vocab& vocab, const std::vector<std::string>& merge
 int32_t BpeEncoder::symbol_id(std::string_view text) const {
   const int32_t id = vocab_.find(text);
   if (id >= 0) return id;
+  if (extra_.empty()) return -1;
   auto it = extra_.find(text);
   return it == extra_.end() ? -1 : it->second;
 }
 
-int32_t BpeEncoder::intern(const std::string& text) {
+int32_t BpeEncoder::intern(std::string_view text) {
   const int32_t id = symbol_id(text);
   if (id >= 0) return id;
   const int32_t fresh = n_vocab_ + int32_t(extra_.size());
-  extra_.emplace(text, fresh);
+  extra_.emplace(std::string(text), fresh);
   return fresh;
 }
 

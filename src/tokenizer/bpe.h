@@ -32,13 +32,13 @@ class BpeEncoder {
     int32_t result;  // symbol id of the merged string
   };
   int32_t symbol_id(std::string_view text) const;  // -1 when unknown
-  int32_t intern(const std::string& text);
+  int32_t intern(std::string_view text);
   void append_fallback(std::string_view bytes, std::vector<int32_t>& out) const;
 
   const Vocab& vocab_;
   int32_t n_vocab_;
   bool ignore_merges_;
-  TokenMap extra_;  // merge strings that are not tokens -> ids from n_vocab_
+  TextMap extra_;  // merge strings that are not tokens -> ids from n_vocab_
   std::array<int32_t, 256> byte_symbol_;
   std::unordered_map<uint64_t, Merge> merges_;
 };

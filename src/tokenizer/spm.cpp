@@ -12,12 +12,7 @@
 namespace lowbit::tokenizer_detail {
 namespace {
 
-struct Symbol {
-  int32_t prev;
-  int32_t next;
-  uint32_t start;
-  uint32_t len;  // 0 once merged into its left neighbour
-};
+constexpr std::string_view kEscapedSpace = "\xE2\x96\x81";  // U+2581
 
 struct Bigram {
   float score;
@@ -32,6 +27,13 @@ struct LowerPriority {
   }
 };
 
+// True when every U+2581 in the token belongs to its leading run of them.
+bool spaces_only_leading(std::string_view token) {
+  size_t i = 0;
+  while (token.substr(i, kEscapedSpace.size()) == kEscapedSpace) i += kEscapedSpace.size();
+  return token.find(kEscapedSpace, i) == std::string_view::npos;
+}
+
 }  // namespace
 
 SpmEncoder::SpmEncoder(const Vocab& vocab, int32_t unk) : vocab_(vocab), unk_(unk) {
@@ -39,8 +41,16 @@ SpmEncoder::SpmEncoder(const Vocab& vocab, int32_t unk) : vocab_(vocab), unk_(un
     char hex[8];
     std::snprintf(hex, sizeof hex, "<0x%02X>", b);
     int32_t id = vocab_.find(hex);
-    if (id < 0) id = vocab_.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
+    const char c = char(b);
+    if (id < 0) id = vocab_.find(std::string_view(&c, 1));
     byte_token_[size_t(b)] = id;
+  }
+  split_words_ = true;
+  for (const std::string& t : vocab_.tokens) {
+    if (!spaces_only_leading(t)) {
+      split_words_ = false;
+      break;
+    }
   }
 }
 
@@ -50,15 +60,47 @@ void SpmEncoder::encode(std::string_view text, std::vector<int32_t>& out) const 
   symbols.reserve(text.size());
   for (size_t offs = 0; offs < text.size();) {
     const size_t len = std::min(unicode::utf8_lead_length(uint8_t(text[offs])), text.size() - offs);
-    const int32_t index = int32_t(symbols.size());
-    symbols.push_back({index - 1, index + 1, uint32_t(offs), uint32_t(len)});
+    symbols.push_back({0, 0, uint32_t(offs), uint32_t(len)});
     offs += len;
   }
-  symbols.back().next = -1;
+  if (!split_words_) {
+    encode_symbols(text, symbols, 0, symbols.size(), out);
+    return;
+  }
+  // A word starts at a U+2581 symbol that follows a non-U+2581 symbol.
+  auto is_space = [&](size_t i) { return text.substr(symbols[i].start, symbols[i].len) == kEscapedSpace; };
+  struct Span {
+    uint32_t begin, count;  // tokens already in `out`
+  };
+  std::unordered_map<std::string_view, Span, StringHash> seen;
+  size_t first = 0;
+  for (size_t i = 1; i <= symbols.size(); ++i) {
+    if (i < symbols.size() && !(is_space(i) && !is_space(i - 1))) continue;
+    const size_t begin = symbols[first].start;
+    const size_t end = i < symbols.size() ? symbols[i].start : text.size();
+    const std::string_view word = text.substr(begin, end - begin);
+    auto it = seen.find(word);
+    if (it != seen.end()) {
+      for (uint32_t k = 0; k < it->second.count; ++k) {
+        const int32_t id = out[it->second.begin + k];
+        out.push_back(id);
+      }
+    } else {
+      const size_t before = out.size();
+      encode_symbols(text, symbols, first, i, out);
+      seen.emplace(word, Span{uint32_t(before), uint32_t(out.size() - before)});
+    }
+    first = i;
+  }
+}
 
-  std::vector<Bigram> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<Bigram, std::vector<Bigram>, LowerPriority> queue(LowerPriority{}, std::move(storage));
+void SpmEncoder::encode_symbols(std::string_view text, std::vector<Symbol>& symbols, size_t first, size_t last,
+                                std::vector<int32_t>& out) const {
+  for (size_t i = first; i < last; ++i) {
+    symbols[i].prev = i == first ? -1 : int32_t(i) - 1;
+    symbols[i].next = i + 1 == last ? -1 : int32_t(i) + 1;
+  }
+  std::priority_queue<Bigram, std::vector<Bigram>, LowerPriority> queue;
   auto try_add = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const uint32_t len = symbols[size_t(left)].len + symbols[size_t(right)].len;
@@ -66,7 +108,7 @@ void SpmEncoder::encode(std::string_view text, std::vector<int32_t>& out) const 
     if (id < 0) return;
     queue.push({vocab_.score(id), left, right, len});
   };
-  for (int32_t i = 1; i < int32_t(symbols.size()); ++i) try_add(i - 1, i);
+  for (size_t i = first + 1; i < last; ++i) try_add(int32_t(i) - 1, int32_t(i));
 
   while (!queue.empty()) {
     const Bigram b = queue.top();
@@ -82,7 +124,7 @@ void SpmEncoder::encode(std::string_view text, std::vector<int32_t>& out) const 
     try_add(b.left, left.next);
   }
 
-  for (int32_t i = 0; i >= 0; i = symbols[size_t(i)].next) {
+  for (int32_t i = int32_t(first); i >= 0; i = symbols[size_t(i)].next) {
     const Symbol& s = symbols[size_t(i)];
     const std::string_view piece = text.substr(s.start, s.len);
     const int32_t id = vocab_.find(piece);

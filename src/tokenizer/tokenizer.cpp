@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "io/gguf.h"
@@ -167,8 +168,7 @@ Tokenizer Tokenizer::from_metadata(const GgufMetadata& md) {
       vocab.types[i] = TokenType(types[i]);
     }
   }
-  vocab.token_to_id.reserve(n);
-  for (size_t i = 0; i < n; ++i) vocab.token_to_id[vocab.tokens[i]] = int32_t(i);
+  vocab.index.build(vocab.tokens);
 
   const bool spm = impl->kind == Kind::SentencePiece;
   if (!spm) {
@@ -274,13 +274,31 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       after_special = false;
     }
   } else {
+    // Natural text repeats its words a lot: merge each distinct word once.
+    struct Span {
+      uint32_t begin, count;  // tokens already in `out`
+    };
+    std::unordered_map<std::string_view, Span, tokenizer_detail::StringHash> seen;
     for (const Fragment& f : fragments) {
       if (f.token >= 0) {
         out.push_back(f.token);
         continue;
       }
       const std::string_view raw = text.substr(f.begin, f.end - f.begin);
-      for (const TextPiece& p : pre_tokenize(t.pre, raw)) t.bpe->encode_word(raw.substr(p.begin, p.end - p.begin), out);
+      for (const TextPiece& p : pre_tokenize(t.pre, raw)) {
+        const std::string_view word = raw.substr(p.begin, p.end - p.begin);
+        auto it = seen.find(word);
+        if (it != seen.end()) {
+          for (uint32_t k = 0; k < it->second.count; ++k) {
+            const int32_t id = out[it->second.begin + k];
+            out.push_back(id);
+          }
+          continue;
+        }
+        const size_t before = out.size();
+        t.bpe->encode_word(word, out);
+        seen.emplace(word, Span{uint32_t(before), uint32_t(out.size() - before)});
+      }
     }
   }
 
