@@ -1,0 +1,79 @@
+// Small AVX-512 helpers shared by the *_avx512.cpp kernel files (include only
+// from files compiled with the AVX-512 flags).
+#pragma once
+
+// GCC 12's cast intrinsics (_mm512_castsi256_si512, ...) trip its own
+// uninitialized-variable warnings; the upper lanes are don't-care by design.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace lowbit::cpu::avx512 {
+
+inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+// Two fp16 scales as [a x8 | b x8] floats.
+inline __m512 two_scales(uint16_t a, uint16_t b) {
+  const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(int16_t(a))),
+                                            _mm_set1_epi16(int16_t(b)), 1);
+  return _mm512_cvtph_ps(h);
+}
+
+inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
+
+inline uint32_t load_u32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// 32 bytes from a and 32 bytes from b as one vector.
+inline __m512i concat32(const void* a, const void* b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(a))),
+                            _mm256_loadu_si256(static_cast<const __m256i*>(b)), 1);
+}
+
+// 16 packed nibble bytes of a and of b -> 64 values 0..15 laid out
+// [a low nibbles | a high nibbles | b low | b high] (the Q4_0 order: byte j
+// holds weight j and weight j + 16).
+inline __m512i unpack_nibbles_2x16(const uint8_t* a, const uint8_t* b) {
+  const __m256i ab = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
+  const __m512i dup = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), _mm512_castsi256_si512(ab));
+  const __m512i shifted = _mm512_srlv_epi16(dup, _mm512_setr_epi64(0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0,
+                                                                    0x0004000400040004LL, 0x0004000400040004LL));
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+}
+
+// 32 packed nibble bytes (the K-quant order: byte l holds weight l and l + 32)
+// -> 64 values 0..15 in weight order.
+inline __m512i unpack_nibbles_32(const uint8_t* p) {
+  const __m512i dup = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  const __m512i shifted = _mm512_srlv_epi16(dup, _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL,
+                                                                    0x0004000400040004LL, 0x0004000400040004LL));
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+}
+
+// Sixteen int16 lanes (a 256-bit vector) spread so that 32-bit lane i of a
+// maddubs/dpwssd result over 64 weights gets the scale of its sub-block:
+// sub-blocks of 32 -> [s(2k) x16 words | s(2k+1) x16 words]; of 16 -> four
+// scales, one per 128-bit lane.
+inline __m512i scales_for_32(__m512i s16, int k) {
+  const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16(int16_t(2 * k)), _mm256_set1_epi16(int16_t(2 * k + 1)), 1);
+  return _mm512_permutexvar_epi16(idx, s16);
+}
+inline __m512i scales_for_16(__m512i s16, int k) {
+  const __m512i idx = _mm512_setr_epi32(4 * k * 0x10001, 4 * k * 0x10001, 4 * k * 0x10001, 4 * k * 0x10001,
+                                        (4 * k + 1) * 0x10001, (4 * k + 1) * 0x10001, (4 * k + 1) * 0x10001,
+                                        (4 * k + 1) * 0x10001, (4 * k + 2) * 0x10001, (4 * k + 2) * 0x10001,
+                                        (4 * k + 2) * 0x10001, (4 * k + 2) * 0x10001, (4 * k + 3) * 0x10001,
+                                        (4 * k + 3) * 0x10001, (4 * k + 3) * 0x10001, (4 * k + 3) * 0x10001);
+  return _mm512_permutexvar_epi16(idx, s16);
+}
+
+}  // namespace lowbit::cpu::avx512
