@@ -27,4 +27,22 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);
 // Converts n values stored as `type` (F32/F16/BF16 or a block format) to float.
 inline void to_float(GgmlType type, const void* src, float* dst, int64_t n) { dequantize_row(type, src, dst, n); }
 
+// ---- per-format kernel table (faster paths plug in here)
+
+// One row of n values (a multiple of the block size); no argument checks.
+using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n, const float* importance);
+using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
+
+struct FormatOps {
+  QuantizeRowFn quantize_row = nullptr;      // null: lowbit cannot produce this type
+  DequantizeRowFn dequantize_row = nullptr;  // null: lowbit cannot read this type
+};
+
+// The implementation quantize_rows / dequantize_row use for `type` (both
+// fields null for types lowbit does not handle). Includes Q8_1 (an activation
+// format: in the table for the CPU kernels, but can_quantize says false).
+const FormatOps& format_ops(GgmlType type);
+// The scalar reference (quant/ref/), for tests that compare faster paths to it.
+const FormatOps& reference_ops(GgmlType type);
+
 }  // namespace lowbit::quant
