@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev libomp-14-dev
 )
 
 missing=()

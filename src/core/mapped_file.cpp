@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/error.h"
 
@@ -34,12 +35,18 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       fail("{}: cannot map into memory: {}", path, std::strerror(err));
     }
     data_ = static_cast<const uint8_t*>(p);
+    mapped_ = true;
   }
   ::close(fd);
 }
 
+MappedFile::MappedFile(std::string path, std::vector<uint8_t> bytes) : path_(std::move(path)), owned_(std::move(bytes)) {
+  size_ = owned_.size();
+  data_ = owned_.empty() ? nullptr : owned_.data();
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace lowbit

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -13,6 +14,9 @@ class MappedFile {
   // Throws lowbit::Error naming the path when it cannot be opened or mapped
   // (missing file, a directory, permissions).
   explicit MappedFile(const std::string& path);
+  // An in-memory stand-in holding `bytes` under the name `path` (fuzzing and
+  // tests feed parsers from memory through this; nothing is mapped).
+  MappedFile(std::string path, std::vector<uint8_t> bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -25,6 +29,8 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;        // data_ came from mmap (else from owned_)
+  std::vector<uint8_t> owned_;
 };
 
 }  // namespace lowbit

@@ -16,6 +16,11 @@ constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
 constexpr int kMaxDims = 4;
 constexpr int kMaxNesting = 8;           // nested array depth
 constexpr uint64_t kMaxStringBytes = uint64_t(1) << 30;
+// Memory the parsed header (metadata and tensor table) may take. Counts are
+// already bounded by the file size, but objects are bigger than their
+// encoding (a 13-byte key/value pair becomes ~200 bytes), so a crafted file
+// could otherwise ask for many times its size. Real headers need a few MB.
+constexpr uint64_t kMaxHeaderMemory = uint64_t(1) << 30;
 
 size_t gguf_scalar_size(GgufType t) {
   switch (t) {
@@ -49,6 +54,13 @@ class Cursor {
   [[noreturn]] void error(const std::string& what) const {
     fail("{}: {} (at byte {} of {})", path_, what, pos_, size_);
   }
+  // Counts memory the parsed header will hold; fails past kMaxHeaderMemory.
+  void charge(uint64_t bytes) {
+    charged_ += bytes;
+    if (charged_ > kMaxHeaderMemory)
+      error(fmt::format("the header would need more than {} MiB of memory; the file is corrupt or hostile",
+                        kMaxHeaderMemory >> 20));
+  }
   void need(uint64_t n, const char* what) const {
     if (n > remaining()) error(fmt::format("file is truncated: {} needs {} bytes, {} left", what, n, remaining()));
   }
@@ -64,6 +76,7 @@ class Cursor {
     uint64_t n = read<uint64_t>(what);
     if (n > kMaxStringBytes) error(fmt::format("{} has absurd length {}", what, n));
     need(n, what);
+    if (n >= sizeof(std::string)) charge(n + 1);  // beyond the small-string buffer
     std::string s(reinterpret_cast<const char*>(data_ + pos_), size_t(n));
     pos_ += n;
     return s;
@@ -79,6 +92,7 @@ class Cursor {
   const uint8_t* data_;
   uint64_t size_;
   uint64_t pos_ = 0;
+  uint64_t charged_ = 0;
 };
 
 }  // namespace
@@ -118,12 +132,15 @@ GgufValue GgufValueParser::parse(Cursor& c, GgufType type, const std::string& ke
       if (a.count > c.remaining() / min_size)
         c.error(fmt::format("metadata key '{}': array length {} cannot fit in the file", key, a.count));
       if (a.elem_type == GgufType::STRING) {
+        c.charge(a.count * sizeof(std::string));
         a.strings.reserve(a.count);
         for (uint64_t i = 0; i < a.count; ++i) a.strings.push_back(c.read_string("array string"));
       } else if (a.elem_type == GgufType::ARRAY) {
+        c.charge(a.count * sizeof(GgufValue));
         a.nested.reserve(a.count);
         for (uint64_t i = 0; i < a.count; ++i) a.nested.push_back(parse(c, GgufType::ARRAY, key, depth + 1));
       } else {
+        c.charge(a.count * min_size);
         a.raw.resize(a.count * min_size);
         c.read_raw(a.raw.data(), a.raw.size(), "array data");
         if (a.elem_type == GgufType::BOOL)
@@ -148,7 +165,10 @@ int64_t GgufTensorInfo::row_count() const {
   return n;
 }
 
-GgufReader::GgufReader(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
+GgufReader::GgufReader(const std::string& path) : GgufReader(std::make_shared<MappedFile>(path)) {}
+
+GgufReader::GgufReader(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {
+  const std::string& path = file_->path();
   Cursor c(path, file_->data(), file_->size());
   if (file_->size() == 0) c.error("file is empty, expected a GGUF file");
   uint32_t magic = c.read<uint32_t>("magic");
@@ -172,6 +192,7 @@ GgufReader::GgufReader(const std::string& path) : file_(std::make_shared<MappedF
     if (metadata_.contains(key)) c.error(fmt::format("duplicate metadata key '{}'", key));
     uint32_t t = c.read<uint32_t>("metadata value type");
     if (!valid_value_type(t)) c.error(fmt::format("metadata key '{}' has unknown value type {}", key, t));
+    c.charge(2 * sizeof(std::pair<std::string, GgufValue>));  // entry + index node
     metadata_.set(key, GgufValueParser::parse(c, GgufType(t), key, 0));
   }
 
@@ -183,22 +204,27 @@ GgufReader::GgufReader(const std::string& path) : file_(std::make_shared<MappedF
   }
 
   std::set<std::string> names;
+  c.charge(n_tensors * sizeof(GgufTensorInfo));
   tensors_.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo t;
     t.name = c.read_string("tensor name");
+    c.charge(2 * sizeof(std::string) + 64);  // name set node, shape vector
     if (t.name.empty()) c.error(fmt::format("tensor {} has an empty name", i));
     if (!names.insert(t.name).second) c.error(fmt::format("duplicate tensor name '{}'", t.name));
     uint32_t n_dims = c.read<uint32_t>("tensor dimension count");
     if (n_dims == 0 || n_dims > kMaxDims)
       c.error(fmt::format("tensor '{}' has {} dimensions (1 to {} allowed)", t.name, n_dims, kMaxDims));
-    int64_t elements = 1;
+    // The product of the non-zero dimensions must fit in int64 too: with a
+    // zero row length, the row count (product of the others) is still used.
+    int64_t elements = 1, nonzero_product = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       uint64_t ne = c.read<uint64_t>("tensor dimension");
       if (ne > uint64_t(std::numeric_limits<int64_t>::max()))
         c.error(fmt::format("tensor '{}' dimension {} is {} (negative or absurd)", t.name, d, ne));
-      if (ne != 0 && uint64_t(elements) > uint64_t(std::numeric_limits<int64_t>::max()) / ne)
+      if (ne != 0 && uint64_t(nonzero_product) > uint64_t(std::numeric_limits<int64_t>::max()) / ne)
         c.error(fmt::format("tensor '{}' has a shape whose element count overflows", t.name));
+      if (ne != 0) nonzero_product *= int64_t(ne);
       elements *= int64_t(ne);
       t.shape.push_back(int64_t(ne));
     }

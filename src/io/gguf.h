@@ -125,6 +125,8 @@ class GgufReader {
   // and shape is checked against the file size and for overflow before use.
   // Throws lowbit::Error "<path>: <what> (at byte N)" on malformed input.
   explicit GgufReader(const std::string& path);
+  // Parses an already mapped (or in-memory) file; the same checks apply.
+  explicit GgufReader(std::shared_ptr<const MappedFile> file);
 
   const std::string& path() const { return file_->path(); }
   uint32_t version() const { return version_; }
