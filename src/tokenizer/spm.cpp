@@ -36,7 +36,7 @@ bool spaces_only_leading(std::string_view token) {
 
 }  // namespace
 
-SpmEncoder::SpmEncoder(const Vocab& vocab, int32_t unk) : vocab_(vocab), unk_(unk) {
+SpmEncoder::SpmEncoder(const Vocab& vocab, int32_t unk, bool allow_word_split) : vocab_(vocab), unk_(unk) {
   for (int b = 0; b < 256; ++b) {
     char hex[8];
     std::snprintf(hex, sizeof hex, "<0x%02X>", b);
@@ -45,8 +45,9 @@ SpmEncoder::SpmEncoder(const Vocab& vocab, int32_t unk) : vocab_(vocab), unk_(un
     if (id < 0) id = vocab_.find(std::string_view(&c, 1));
     byte_token_[size_t(b)] = id;
   }
-  split_words_ = true;
+  split_words_ = allow_word_split;
   for (const std::string& t : vocab_.tokens) {
+    if (!split_words_) break;
     if (!spaces_only_leading(t)) {
       split_words_ = false;
       break;

@@ -23,7 +23,8 @@ namespace lowbit::tokenizer_detail {
 class SpmEncoder {
  public:
   // vocab must outlive the encoder. unk is used for a byte that has no token.
-  SpmEncoder(const Vocab& vocab, int32_t unk);
+  // allow_word_split = false always merges the whole text at once (tests).
+  SpmEncoder(const Vocab& vocab, int32_t unk, bool allow_word_split = true);
   void encode(std::string_view escaped_text, std::vector<int32_t>& out) const;
   bool splits_words() const { return split_words_; }
 

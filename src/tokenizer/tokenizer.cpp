@@ -50,7 +50,7 @@ std::optional<int32_t> read_token_id(const GgufMetadata& md, const char* key, in
   if (!v) return std::nullopt;
   if (!v->is_integer()) fail("{}: expected an integer token id, got {}", key, gguf_type_name(v->type()));
   const int64_t id = v->as_i64();
-  if (id == -1) return -1;
+  if (id == -1 || id == 0xFFFFFFFFll) return -1;  // both spell "none" in the wild
   if (id < 0 || id >= n_vocab) {
     if (required_valid) fail("{} = {} is outside the vocabulary (0..{})", key, id, n_vocab - 1);
     return -1;
