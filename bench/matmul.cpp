@@ -1,0 +1,162 @@
+// CPU matmul throughput, printed as JSON lines:
+//   read_bandwidth  streaming read over 1 GiB with all threads (the ceiling)
+//   gemv            n_tokens = 1 (decode): GB/s of weight bytes and % of the ceiling
+//   gemm            n_tokens = 512 (prefill): ms per call and GFLOP/s
+// GEMV rotates through enough copies of the matrix to exceed the caches, as a
+// model's layers do, so the weights really come from DRAM.
+// Usage: bench_matmul [--quick] [--types Q4_K,Q8_0] [--threads N] [--no-gemm]
+// LOWBIT_ISA=scalar|avx2|avx512|avx512vnni picks the kernel level.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/ggml_type.h"
+#include "core/half.h"
+#include "core/isa.h"
+#include "core/parallel.h"
+#include "cpu/bandwidth.h"
+#include "cpu/matmul.h"
+
+using namespace lowbit;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Random quant bytes with small fp16 scales at each format's scale offsets.
+std::vector<uint8_t> random_matrix(GgmlType t, int64_t n_in, int64_t n_out) {
+  std::vector<uint8_t> m(row_bytes(t, n_in) * size_t(n_out));
+  std::mt19937_64 rng(42);
+  for (size_t i = 0; i + 8 <= m.size(); i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&m[i], &v, 8);
+  }
+  const uint16_t small = float_to_fp16(0.01f);
+  auto set16 = [&](size_t off) { std::memcpy(&m[off], &small, 2); };
+  if (t == GgmlType::F16 || t == GgmlType::BF16) {
+    const uint16_t h = t == GgmlType::F16 ? float_to_fp16(0.01f) : float_to_bf16(0.01f);
+    for (size_t i = 0; i + 2 <= m.size(); i += 2) std::memcpy(&m[i], &h, 2);
+    return m;
+  }
+  if (t == GgmlType::F32) {
+    const float f = 0.01f;
+    for (size_t i = 0; i + 4 <= m.size(); i += 4) std::memcpy(&m[i], &f, 4);
+    return m;
+  }
+  std::vector<size_t> offs;
+  switch (t) {
+    case GgmlType::Q4_1: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K: offs = {0, 2}; break;
+    case GgmlType::Q2_K: offs = {80, 82}; break;
+    case GgmlType::Q3_K: offs = {108}; break;
+    case GgmlType::Q6_K: offs = {208}; break;
+    default: offs = {0};
+  }
+  const size_t bpb = type_traits(t).bytes_per_block;
+  for (size_t b = 0; b < m.size() / bpb; ++b)
+    for (size_t o : offs) set16(b * bpb + o);
+  return m;
+}
+
+void bench_gemv(GgmlType t, int64_t n_in, int64_t n_out, double bw, bool quick) {
+  const std::vector<uint8_t> proto = random_matrix(t, n_in, n_out);
+  const size_t bytes = proto.size();
+  const size_t target = quick ? (size_t(256) << 20) : (size_t(1) << 30);
+  const size_t copies = std::max<size_t>(2, target / bytes);
+  std::vector<std::vector<uint8_t>> mats(copies, proto);
+  std::vector<float> x(static_cast<size_t>(n_in)), y(static_cast<size_t>(n_out));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  for (auto& v : x) v = normal(rng);
+  auto run = [&](size_t i) {
+    cpu::WeightMatrix w{t, n_in, n_out, mats[i % copies].data(), row_bytes(t, n_in)};
+    cpu::matmul(w, x.data(), 1, y.data());
+  };
+  for (size_t i = 0; i < copies; ++i) run(i);  // warm up (page faults, thread team)
+  const double min_time = quick ? 0.3 : 1.0;
+  size_t calls = 0;
+  const double t0 = now_seconds();
+  double t1 = t0;
+  while (t1 - t0 < min_time) {
+    for (size_t i = 0; i < copies; ++i) run(calls++);
+    t1 = now_seconds();
+  }
+  const double per_call = (t1 - t0) / double(calls);
+  const double gbps = double(bytes) / per_call / 1e9;
+  std::printf(
+      "{\"bench\":\"gemv\",\"type\":\"%s\",\"n_out\":%lld,\"n_in\":%lld,\"isa\":\"%s\",\"threads\":%d,"
+      "\"us_per_call\":%.1f,\"weight_gbps\":%.2f,\"pct_of_read_bw\":%.1f}\n",
+      type_name(t).c_str(), (long long)n_out, (long long)n_in, isa_name(active_isa()), thread_count(), per_call * 1e6,
+      gbps, 100.0 * gbps / bw);
+  std::fflush(stdout);
+}
+
+void bench_gemm(GgmlType t, int64_t n_in, int64_t n_out, int64_t n_tok, bool quick) {
+  const std::vector<uint8_t> m = random_matrix(t, n_in, n_out);
+  std::vector<float> x(size_t(n_in * n_tok)), y(size_t(n_out * n_tok));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  for (auto& v : x) v = normal(rng);
+  cpu::WeightMatrix w{t, n_in, n_out, m.data(), row_bytes(t, n_in)};
+  cpu::matmul(w, x.data(), n_tok, y.data());  // warm up
+  int calls = 0;
+  const double t0 = now_seconds();
+  double t1 = t0;
+  while (t1 - t0 < (quick ? 0.3 : 1.0) || calls < 2) {
+    cpu::matmul(w, x.data(), n_tok, y.data());
+    ++calls;
+    t1 = now_seconds();
+  }
+  const double per_call = (t1 - t0) / calls;
+  std::printf(
+      "{\"bench\":\"gemm\",\"type\":\"%s\",\"n_out\":%lld,\"n_in\":%lld,\"n_tokens\":%lld,\"isa\":\"%s\","
+      "\"threads\":%d,\"ms_per_call\":%.2f,\"gflops\":%.1f}\n",
+      type_name(t).c_str(), (long long)n_out, (long long)n_in, (long long)n_tok, isa_name(active_isa()), thread_count(),
+      per_call * 1e3, 2.0 * double(n_in) * double(n_out) * double(n_tok) / per_call / 1e9);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false, gemm = true;
+  std::vector<GgmlType> types = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,  GgmlType::Q8_0,
+                                 GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                                 GgmlType::Q6_K, GgmlType::IQ4_XS, GgmlType::F16, GgmlType::BF16, GgmlType::F32};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--no-gemm") gemm = false;
+    else if (a == "--threads" && i + 1 < argc) set_thread_count(std::atoi(argv[++i]));
+    else if (a == "--types" && i + 1 < argc) {
+      types.clear();
+      std::string list = argv[++i];
+      size_t p = 0;
+      while (p <= list.size()) {
+        const size_t q = std::min(list.find(',', p), list.size());
+        if (auto t = type_from_name(list.substr(p, q - p))) types.push_back(*t);
+        else {
+          std::fprintf(stderr, "unknown type %s\n", list.substr(p, q - p).c_str());
+          return 2;
+        }
+        p = q + 1;
+      }
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--no-gemm] [--threads N] [--types Q4_K,Q8_0]\n", argv[0]);
+      return 2;
+    }
+  }
+  const double bw = cpu::measure_read_bandwidth_gbps(size_t(1) << 30, thread_count(), quick ? 3 : 5);
+  std::printf("{\"bench\":\"read_bandwidth\",\"threads\":%d,\"gbps\":%.2f}\n", thread_count(), bw);
+  for (GgmlType t : types) bench_gemv(t, 4096, 4096, bw, quick);
+  for (GgmlType t : types)
+    if (t == GgmlType::Q4_K || t == GgmlType::Q8_0 || t == GgmlType::Q6_K) bench_gemv(t, 4096, 11008, bw, quick);
+  if (gemm)
+    for (GgmlType t : types) bench_gemm(t, 4096, 4096, 512, quick);
+  return 0;
+}
