@@ -65,7 +65,7 @@ class KeyReader {
 std::vector<float> read_small_float_tensor(const TensorView& t, int64_t expected) {
   if (t.element_count() != expected)
     fail("{}: tensor {} has {} values, expected {}", t.source_file, t.name, t.element_count(), expected);
-  std::vector<float> out(size_t(expected));
+  std::vector<float> out(static_cast<size_t>(expected));
   quant::to_float(t.type, t.data, out.data(), expected);
   return out;
 }

@@ -8,7 +8,7 @@ namespace lowbit::model {
 
 std::vector<double> rope_inverse_frequencies(const LlamaConfig& c) {
   const int64_t half = c.n_rot / 2;
-  std::vector<double> inv(size_t(half));
+  std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) inv[size_t(i)] = std::pow(c.rope_base, -double(2 * i) / double(c.n_rot));
 
   if (c.rope_scaling == RopeScaling::Linear) {
