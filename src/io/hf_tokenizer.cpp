@@ -249,26 +249,32 @@ GgufMetadata hf_tokenizer_metadata(const std::string& folder, int64_t vocab_size
     if (st->value("type", "") == "Metaspace") metaspace = st;
   if (metaspace) spm = true;
 
+  auto vocab_it = model.find("vocab");
+  if (vocab_it == model.end()) fail("{}: model has no \"vocab\"", file);
+  // Ids may leave holes (padding), but not so many that a small file could
+  // make us allocate millions of entries.
+  const int64_t listed = int64_t(vocab_it->size() + s.added.size());
+  const int64_t max_ids = std::min<int64_t>(kMaxVocab, 2 * listed + 65536);
+
   // id -> text for the base vocabulary, then added tokens on top.
   std::vector<std::string> texts;
   std::vector<float> scores;
   std::vector<bool> present;
   auto put = [&](int64_t id, std::string text, float score) {
-    if (id < 0 || id >= kMaxVocab) fail("{}: token id {} is out of range", file, id);
+    if (id < 0 || id >= max_ids)
+      fail("{}: token id {} is out of range (the file lists {} tokens)", file, id, listed);
     if (size_t(id) >= texts.size()) texts.resize(size_t(id) + 1), scores.resize(size_t(id) + 1), present.resize(size_t(id) + 1);
     texts[size_t(id)] = std::move(text);
     scores[size_t(id)] = score;
     present[size_t(id)] = true;
   };
-  auto vocab_it = model.find("vocab");
-  if (vocab_it == model.end()) fail("{}: model has no \"vocab\"", file);
   std::unordered_map<std::string, int64_t> by_text;
   if (model_type == "BPE") {
     if (!vocab_it->is_object()) fail("{}: BPE \"vocab\" must be an object of token -> id", file);
     for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
       if (!it.value().is_number_integer()) fail("{}: vocab entry '{}' has a non-integer id", file, it.key());
       int64_t id = it.value().get<int64_t>();
-      if (id >= 0 && id < kMaxVocab && size_t(id) < present.size() && present[size_t(id)])
+      if (id >= 0 && size_t(id) < present.size() && present[size_t(id)])
         fail("{}: token id {} is used by both '{}' and '{}'", file, id, texts[size_t(id)], it.key());
       put(id, it.key(), 0.0f);
       by_text[it.key()] = id;
@@ -309,7 +315,8 @@ GgufMetadata hf_tokenizer_metadata(const std::string& folder, int64_t vocab_size
   if (vocab_size <= 0) {
     if (auto v = json_int(s.model_config, "vocab_size", s.model_config_path)) vocab_size = *v;
   }
-  if (vocab_size > kMaxVocab) fail("{}: vocab_size {} is too large", s.model_config_path, vocab_size);
+  if (vocab_size > max_ids)
+    fail("{}: vocab_size {} is far beyond the {} tokens of {}", s.model_config_path, vocab_size, listed, file);
   if (vocab_size > 0 && int64_t(texts.size()) > vocab_size)
     fail("{}: token id {} is beyond the model's vocab_size {} ({})", file, texts.size() - 1, vocab_size,
          s.model_config_path);

@@ -115,6 +115,11 @@ TEST(HfTokenizer, PadsToVocabSize) {
   EXPECT_EQ(m.at("tokenizer.ggml.pre").as_string(), "gpt-2");
   EXPECT_FALSE(m.contains("tokenizer.ggml.add_bos_token"));  // nothing says
   EXPECT_NE(error_of([&] { hf_tokenizer_metadata(d.path(), 3); }).find("vocab_size"), std::string::npos);
+  // A tiny file cannot make us allocate millions of padding entries.
+  EXPECT_NE(error_of([&] { hf_tokenizer_metadata(d.path(), 10000000); }).find("far beyond"), std::string::npos);
+  write_file(d.file("tokenizer.json"), R"({"model": {"type": "BPE", "vocab": {"a": 16000000}, "merges": []},
+    "pre_tokenizer": {"type": "ByteLevel"}})");
+  EXPECT_NE(error_of([&] { hf_tokenizer_metadata(d.path()); }).find("out of range"), std::string::npos);
 }
 
 TEST(HfTokenizer, UnigramIsSentencePieceStyle) {
