@@ -34,8 +34,13 @@ using QuantizeActFn = void (*)(const float* x, void* out, int64_t n);
 struct DotKernel {
   GgmlType weight = GgmlType::F32;
   GgmlType act = GgmlType::F32;  // Q8_0, Q8_K or F32
-  VecDotFn vec_dot = nullptr;
-  TileFn tile = nullptr;
+  VecDotFn vec_dot = nullptr;    // takes the standard partner layout
+  TileFn tile = nullptr;         // takes the tile layout (see below)
+  // Optional kernel-private activation layout for tile(): the same quantized
+  // values rearranged for the kernel (e.g. interleaved so one vector lane
+  // holds one sub-block). nullptr: tile() takes the standard layout too.
+  size_t (*tile_act_bytes)(int64_t n) = nullptr;
+  void (*tile_act_from_standard)(const void* standard, void* out, int64_t n) = nullptr;
 };
 
 // The activation format a weight type is dotted with (throws for types

@@ -23,6 +23,12 @@ namespace lowbit::cpu {
 namespace {
 
 constexpr int64_t kTokenBlock = 64;
+// Per-thread scratch row for the standard-layout activation before conversion.
+std::vector<uint8_t>& scratch_row(size_t bytes) {
+  thread_local std::vector<uint8_t> row;
+  if (row.size() < bytes) row.resize(bytes);
+  return row;
+}
 constexpr size_t kRowBlockBytes = 128 * 1024;
 
 void check(const WeightMatrix& w) {
@@ -69,18 +75,33 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   const Isa isa = active_isa();
   const DotKernel* kernel = find_dot_kernel(w.type, isa);
   const QuantizeActFn quantize = find_act_quantizer(kernel->act, isa);
-  const size_t act_bytes = activation_row_bytes(kernel->act, w.n_in);
+  const size_t std_bytes = activation_row_bytes(kernel->act, w.n_in);
+  const bool private_layout = kernel->tile_act_from_standard != nullptr;
+  const size_t act_bytes = private_layout ? kernel->tile_act_bytes(w.n_in) : std_bytes;
 
   // Reused across calls: decode calls matmul hundreds of times per token.
+  // 64-byte aligned rows: the private layouts are read with aligned loads.
   thread_local std::vector<uint8_t> act_buffer;
-  const size_t need = act_bytes * size_t(n_tokens) + 64;
+  const size_t act_stride = (act_bytes + 63) & ~size_t(63);
+  const size_t need = act_stride * size_t(n_tokens) + 64;
   if (act_buffer.size() < need) act_buffer.resize(need);
-  uint8_t* act = act_buffer.data();
+  uint8_t* act = act_buffer.data() + ((64 - reinterpret_cast<uintptr_t>(act_buffer.data()) % 64) % 64);
+  auto prepare = [&](int64_t t, uint8_t* tmp) {
+    uint8_t* out = act + size_t(t) * act_stride;
+    if (!private_layout) {
+      quantize(x + t * w.n_in, out, w.n_in);
+    } else {
+      quantize(x + t * w.n_in, tmp, w.n_in);
+      kernel->tile_act_from_standard(tmp, out, w.n_in);
+    }
+  };
   if (n_tokens == 1) {
-    quantize(x, act, w.n_in);
+    std::vector<uint8_t>& tmp = scratch_row(std_bytes);
+    prepare(0, tmp.data());
   } else {
-    parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) quantize(x + t * w.n_in, act + size_t(t) * act_bytes, w.n_in);
+    parallel_threads([&](int tid, int nthreads) {
+      std::vector<uint8_t>& tmp = scratch_row(std_bytes);
+      for (int64_t t = tid; t < n_tokens; t += nthreads) prepare(t, tmp.data());
     });
   }
 
@@ -91,8 +112,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
       const int64_t nr = std::min(row_block, end - r0);
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
         const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
-        kernel->tile(w.n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_bytes,
-                     act_bytes, nt, y + t0 * w.n_out + r0, w.n_out);
+        kernel->tile(w.n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_stride,
+                     act_stride, nt, y + t0 * w.n_out + r0, w.n_out);
       }
     }
   });

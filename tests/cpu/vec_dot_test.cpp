@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -147,7 +148,15 @@ TEST(VecDot, TilesMatchVecDot) {
           }
           const int64_t stride = rows + 3;
           std::vector<float> y(size_t(toks * stride), -1.0f);
-          k->tile(n, w.data(), wb, rows, a.data(), ab, toks, y.data(), stride);
+          // the tile kernel may take its own activation layout (64-byte aligned rows)
+          const size_t tb = k->tile_act_from_standard ? (k->tile_act_bytes(n) + 63) / 64 * 64 : ab;
+          std::vector<uint8_t> tile_act(tb * size_t(toks) + 64);
+          uint8_t* ta = tile_act.data() + (64 - reinterpret_cast<uintptr_t>(tile_act.data()) % 64) % 64;
+          for (int64_t i = 0; i < toks; ++i) {
+            if (k->tile_act_from_standard) k->tile_act_from_standard(a.data() + i * ab, ta + i * tb, n);
+            else std::memcpy(ta + i * tb, a.data() + i * ab, ab);
+          }
+          k->tile(n, w.data(), wb, rows, ta, tb, toks, y.data(), stride);
           for (int64_t i = 0; i < toks; ++i)
             for (int64_t r = 0; r < rows; ++r) {
               const float want = k->vec_dot(n, w.data() + r * wb, a.data() + i * ab);
