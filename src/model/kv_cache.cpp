@@ -23,10 +23,7 @@ uint16_t load_u16(const uint8_t* p) {
   return x;
 }
 
-bool use_avx2() {
-  static const bool yes = active_isa() >= Isa::Avx2;
-  return yes;
-}
+bool use_avx2() { return active_isa() >= Isa::Avx2; }
 
 }  // namespace
 
