@@ -1,19 +1,19 @@
 // AVX-512 VNNI kernels for the 32-weight block formats (Q4_0, Q4_1, Q5_0,
 // Q5_1, Q8_0, IQ4_NL) against Q8_0 activations.
 //
-// Work unit: a pair of blocks (64 weights) = one zmm. Weights are unpacked to
-// unsigned bytes u (Q8_0 and IQ4_NL: value + 128; Q4_0: q; Q5_0: q) so that
-// vpdpbusd(u, a) gives sum(u * a) per 4-byte lane; the offset (128, 8, 16) is
-// removed by starting the accumulator at -offset * sum(a) of the lane.
-// Per token, the activations are first expanded into ActPair records:
-//   q[64]     the two blocks' quants back to back
-//   dy[16]    [d_a x8 | d_b x8]  (float scales per 32-bit lane)
-//   extra[16] int: -offset * lane sum of q   (offset formats)
-//             float: dy * lane sum of q      (Q4_1/Q5_1: multiplies the min m)
-// so the per-(row, token, pair) work is: one vpdpbusd, one convert, one
-// multiply of the two scale vectors and one FMA (plus one FMA for the min).
-// An odd last block is paired with itself on the weight side and with a
-// zero activation block, which contributes exactly 0.
+// Interleaved layout: 16 blocks (512 weights) form a group; vector k
+// (k = 0..7) holds in 32-bit lane g the 4 quants 4k..4k+3 of block g. Eight
+// vpdpbusd then leave block g's whole integer dot in lane g, and the block
+// scales are one float vector per group:
+//   acc += cvt(isum) * (dw * da)            (+ m * (da * sum a) for Q4_1/Q5_1)
+// Weights are unpacked to unsigned bytes (Q8_0, IQ4_NL: value + 128; Q4_0:
+// q = value + 8; Q5_0: q = value + 16; Q4_1/Q5_1: q), two blocks per zmm, and
+// transposed into the interleaved order with 24 vpermt2d per group; the
+// offset comes back through the accumulator's start value
+// -offset * sum(a of block g), precomputed per token.
+// Activations are rearranged once per matmul call into ActQ records. A short
+// last group is padded with zero activations (weights there are a repeat of
+// the row's last block, never read past the row).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -29,154 +29,235 @@ namespace {
 using namespace lowbit::quant;
 using namespace lowbit::cpu::avx512;
 
-struct alignas(64) ActPair {
-  int8_t q[64];
-  float dy[16];
-  int32_t extra[16];
-};
+constexpr int kGroup = 16;  // blocks per group
 
-struct RowPair {
-  __m512i u;  // unsigned weights
-  __m512 d;   // weight scales per lane
-  __m512 m;   // weight mins per lane (min formats)
+// One group of 16 blocks of one token (640 bytes).
+struct alignas(64) ActQ {
+  int8_t q[512];    // q[64k + 4g + j] = quant 4k + j of block g
+  float d[16];      // block scales
+  int32_t extra[16];  // -offset * sum(q) (offset formats) or float d * sum(q) (min formats)
 };
+static_assert(sizeof(ActQ) == 640);
 
-struct Q8_0F {
-  using Block = BlockQ8_0;
-  static constexpr int kOffset = 128;
-  static constexpr bool kMin = false;
-  static RowPair load(const Block* a, const Block* b) {
-    return {_mm512_xor_si512(concat32(a->qs, b->qs), _mm512_set1_epi8(int8_t(0x80))), two_scales(a->d, b->d), _mm512_setzero_ps()};
-  }
+struct alignas(64) Lanes {
+  int32_t v[16];
 };
+template <class Fn>
+constexpr Lanes make_lanes(Fn fn) {
+  Lanes l{};
+  for (int i = 0; i < 16; ++i) l.v[i] = fn(i);
+  return l;
+}
 
-struct Q4_0F {
-  using Block = BlockQ4_0;
-  static constexpr int kOffset = 8;
-  static constexpr bool kMin = false;
-  static RowPair load(const Block* a, const Block* b) { return {unpack_nibbles_2x16(a->qs, b->qs), two_scales(a->d, b->d), _mm512_setzero_ps()}; }
-};
-
-struct Q4_1F {
-  using Block = BlockQ4_1;
-  static constexpr int kOffset = 0;
-  static constexpr bool kMin = true;
-  static RowPair load(const Block* a, const Block* b) {
-    return {unpack_nibbles_2x16(a->qs, b->qs), two_scales(a->d, b->d), two_scales(a->m, b->m)};
-  }
-};
+// Transposes 8 vectors P[p] = [block 2p dwords 0..7 | block 2p+1 dwords 0..7]
+// into V[k] = [dword k of blocks 0..15], in three rounds of 2-source permutes
+// that each double the blocks and halve the dwords per vector.
+inline void transpose_16x8(const __m512i P[8], __m512i V[8]) {
+  // round 1: blocks 4i..4i+3 x dwords 4h..4h+3, lane = 4b + kk
+  static constexpr Lanes r1[2] = {
+      make_lanes([](int L) { int b = L / 4, kk = L % 4; return b < 2 ? b * 8 + kk : 16 + (b - 2) * 8 + kk; }),
+      make_lanes([](int L) { int b = L / 4, kk = L % 4; return b < 2 ? b * 8 + 4 + kk : 16 + (b - 2) * 8 + 4 + kk; })};
+  // round 2: blocks 8m..8m+7 x dwords 2q..2q+1 of the half, lane = 2b + kk
+  static constexpr Lanes r2[2] = {
+      make_lanes([](int L) { int b = L / 2, kk = L % 2; return b < 4 ? b * 4 + kk : 16 + (b - 4) * 4 + kk; }),
+      make_lanes([](int L) { int b = L / 2, kk = L % 2; return b < 4 ? b * 4 + 2 + kk : 16 + (b - 4) * 4 + 2 + kk; })};
+  // round 3: blocks 0..15 x one dword, lane = b
+  static constexpr Lanes r3[2] = {make_lanes([](int b) { return b < 8 ? b * 2 : 16 + (b - 8) * 2; }),
+                                  make_lanes([](int b) { return b < 8 ? b * 2 + 1 : 16 + (b - 8) * 2 + 1; })};
+  __m512i R[4][2], S[2][2][2];
+  for (int i = 0; i < 4; ++i)
+    for (int h = 0; h < 2; ++h) R[i][h] = _mm512_permutex2var_epi32(P[2 * i], _mm512_load_si512(r1[h].v), P[2 * i + 1]);
+  for (int m = 0; m < 2; ++m)
+    for (int h = 0; h < 2; ++h)
+      for (int q = 0; q < 2; ++q)
+        S[m][h][q] = _mm512_permutex2var_epi32(R[2 * m][h], _mm512_load_si512(r2[q].v), R[2 * m + 1][h]);
+  for (int h = 0; h < 2; ++h)
+    for (int q = 0; q < 2; ++q)
+      for (int kk = 0; kk < 2; ++kk)
+        V[4 * h + 2 * q + kk] = _mm512_permutex2var_epi32(S[0][h][q], _mm512_load_si512(r3[kk].v), S[1][h][q]);
+}
 
 inline __m512i add_fifth_bit(__m512i q, const uint8_t* qh_a, const uint8_t* qh_b) {
   const __mmask64 bits = __mmask64(load_u32(qh_a)) | (__mmask64(load_u32(qh_b)) << 32);
   return _mm512_mask_add_epi8(q, bits, q, _mm512_set1_epi8(0x10));
 }
 
+// Per format: unsigned quants of two blocks as [a | b] (32 bytes each, weight order).
+struct Q8_0F {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static constexpr bool kMin = false;
+  static __m512i unpack(const Block* a, const Block* b) {
+    return _mm512_xor_si512(concat32(a->qs, b->qs), _mm512_set1_epi8(int8_t(0x80)));
+  }
+};
+struct Q4_0F {
+  using Block = BlockQ4_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool kMin = false;
+  static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
+};
+struct Q4_1F {
+  using Block = BlockQ4_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool kMin = true;
+  static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
+};
 struct Q5_0F {
   using Block = BlockQ5_0;
   static constexpr int kOffset = 16;
   static constexpr bool kMin = false;
-  static RowPair load(const Block* a, const Block* b) {
-    return {add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh), two_scales(a->d, b->d), _mm512_setzero_ps()};
+  static __m512i unpack(const Block* a, const Block* b) {
+    return add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh);
   }
 };
-
 struct Q5_1F {
   using Block = BlockQ5_1;
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
-  static RowPair load(const Block* a, const Block* b) {
-    return {add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh), two_scales(a->d, b->d),
-            two_scales(a->m, b->m)};
+  static __m512i unpack(const Block* a, const Block* b) {
+    return add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh);
   }
 };
-
 struct IQ4_NLF {
   using Block = BlockIQ4_NL;
   static constexpr int kOffset = 128;
   static constexpr bool kMin = false;
-  static RowPair load(const Block* a, const Block* b) {
+  static __m512i unpack(const Block* a, const Block* b) {
     // kvalues + 128 as unsigned bytes, looked up per nibble
     const __m512i table = _mm512_broadcast_i32x4(
         _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
-    return {_mm512_shuffle_epi8(table, unpack_nibbles_2x16(a->qs, b->qs)), two_scales(a->d, b->d), _mm512_setzero_ps()};
+    return _mm512_shuffle_epi8(table, unpack_nibbles_2x16(a->qs, b->qs));
   }
 };
 
-// Expands one token's Q8_0 row (nb blocks) into (nb + 1) / 2 ActPairs.
+struct GroupRow {
+  __m512i v[8];  // interleaved unsigned quants
+  __m512 d;      // block scales
+  __m512 m;      // block mins (min formats)
+};
+
+// Loads group `gi` of a row with nb blocks (blocks past the end repeat the last one).
 template <class F>
-void expand_activation(const BlockQ8_0* a, int64_t nb, ActPair* out) {
+inline void load_group(const typename F::Block* row, int64_t nb, int64_t gi, GroupRow& r) {
+  const int64_t first = gi * kGroup;
+  const int64_t valid = std::min<int64_t>(kGroup, nb - first);
+  const auto* blk = row + first;
+  __m512i P[8];
+  if (valid == kGroup) {
+    for (int p = 0; p < 8; ++p) P[p] = F::unpack(blk + 2 * p, blk + 2 * p + 1);
+  } else {
+    for (int p = 0; p < 8; ++p)
+      P[p] = F::unpack(blk + std::min<int64_t>(2 * p, valid - 1), blk + std::min<int64_t>(2 * p + 1, valid - 1));
+  }
+  transpose_16x8(P, r.v);
+  // d (and m right after it) of each block: one 32-bit gather at the block starts
+  __m512i offs = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    _mm512_set1_epi32(int(sizeof(typename F::Block))));
+  if (valid < kGroup) offs = _mm512_min_epi32(offs, _mm512_set1_epi32(int((valid - 1) * sizeof(typename F::Block))));
+  const __m512i dm = _mm512_i32gather_epi32(offs, blk, 1);
+  r.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dm));
+  if constexpr (F::kMin) r.m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16)));
+}
+
+// Expands one token's Q8_0 row into ActQ groups.
+template <class F>
+void expand_activation(const BlockQ8_0* a, int64_t nb, ActQ* out) {
+  const int64_t groups = (nb + kGroup - 1) / kGroup;
   const __m512i ones = _mm512_set1_epi8(1);
-  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
-    const BlockQ8_0* b0 = a + 2 * p;
-    const bool has_second = 2 * p + 1 < nb;
-    __m512i q = has_second ? concat32(b0->qs, b0[1].qs)
-                           : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs)));
-    if (!has_second) q = _mm512_inserti64x4(q, _mm256_setzero_si256(), 1);
-    const __m512 dy = has_second ? two_scales(b0->d, b0[1].d) : two_scales(b0->d, 0);
-    _mm512_store_si512(out[p].q, q);
-    _mm512_store_ps(out[p].dy, dy);
-    // lane sums of q: vpdpbusd with all-ones unsigned bytes
-    const __m512i lane_sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
-    if constexpr (F::kMin) {
-      _mm512_store_ps(reinterpret_cast<float*>(out[p].extra), _mm512_mul_ps(dy, _mm512_cvtepi32_ps(lane_sum)));
-    } else {
-      _mm512_store_si512(out[p].extra, _mm512_mullo_epi32(lane_sum, _mm512_set1_epi32(-F::kOffset)));
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const int64_t valid = std::min<int64_t>(kGroup, nb - gi * kGroup);
+    const BlockQ8_0* blk = a + gi * kGroup;
+    alignas(64) uint16_t d16[16] = {};
+    __m512i P[8];
+    for (int p = 0; p < 8; ++p) {
+      const int b0 = 2 * p, b1 = 2 * p + 1;
+      const __m256i lo = b0 < valid ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b0].qs)) : _mm256_setzero_si256();
+      const __m256i hi = b1 < valid ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b1].qs)) : _mm256_setzero_si256();
+      P[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     }
+    for (int b = 0; b < valid; ++b) d16[b] = blk[b].d;
+    __m512i V[8];
+    transpose_16x8(P, V);
+    __m512i sum = _mm512_setzero_si512();
+    for (int k = 0; k < 8; ++k) {
+      _mm512_store_si512(out[gi].q + 64 * k, V[k]);
+      sum = _mm512_dpbusd_epi32(sum, ones, V[k]);
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16)));
+    _mm512_store_ps(out[gi].d, d);
+    if constexpr (F::kMin)
+      _mm512_store_ps(reinterpret_cast<float*>(out[gi].extra), _mm512_mul_ps(d, _mm512_cvtepi32_ps(sum)));
+    else
+      _mm512_store_si512(out[gi].extra, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-F::kOffset)));
   }
 }
 
-// Dots one weight row with NT expanded tokens (token t's pairs at act + t * stride).
+// One weight row against NT tokens (token t's groups at act + t * stride).
 template <class F, int NT>
-void row_dot(const typename F::Block* row, int64_t nb, const ActPair* act, int64_t stride, float* out) {
+void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t stride, float* out) {
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  const int64_t np = (nb + 1) / 2;
-  for (int64_t p = 0; p < np; ++p) {
-    const auto* b0 = row + 2 * p;
-    const RowPair w = F::load(b0, 2 * p + 1 < nb ? b0 + 1 : b0);
+  const int64_t groups = (nb + kGroup - 1) / kGroup;
+  GroupRow r;
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    load_group<F>(row, nb, gi, r);
     for (int t = 0; t < NT; ++t) {
-      const ActPair& ap = act[t * stride + p];
-      const __m512i q = _mm512_load_si512(ap.q);
-      __m512i isum;
-      if constexpr (F::kMin) isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.u, q);
-      else isum = _mm512_dpbusd_epi32(_mm512_load_si512(ap.extra), w.u, q);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w.d, _mm512_load_ps(ap.dy)), acc[t]);
-      if constexpr (F::kMin) acc[t] = _mm512_fmadd_ps(w.m, _mm512_load_ps(reinterpret_cast<const float*>(ap.extra)), acc[t]);
+      const ActQ& a = act[t * stride + gi];
+      const __m512i* q = reinterpret_cast<const __m512i*>(a.q);
+      __m512i isum = F::kMin ? _mm512_setzero_si512() : _mm512_load_si512(a.extra);
+      for (int k = 0; k < 8; ++k) isum = _mm512_dpbusd_epi32(isum, r.v[k], _mm512_load_si512(q + k));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(r.d, _mm512_load_ps(a.d)), acc[t]);
+      if constexpr (F::kMin) acc[t] = _mm512_fmadd_ps(r.m, _mm512_load_ps(reinterpret_cast<const float*>(a.extra)), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-constexpr int kMaxTokens = 4;
+size_t actq_bytes(int64_t n) { return size_t((n / QK + kGroup - 1) / kGroup) * sizeof(ActQ); }
+
+template <class F>
+void actq_from_q8_0(const void* standard, void* out, int64_t n) {
+  expand_activation<F>(static_cast<const BlockQ8_0*>(standard), n / QK, static_cast<ActQ*>(out));
+}
+
+constexpr int kTokenGroup = 8;
 
 template <class F>
 void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
           int64_t n_tok, float* y, int64_t y_stride) {
-  const int64_t nb = n / QK, np = (nb + 1) / 2;
-  thread_local std::vector<ActPair> scratch;
-  if (scratch.size() < size_t(np * kMaxTokens)) scratch.resize(size_t(np * kMaxTokens));
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kMaxTokens) {
-    const int nt = int(std::min<int64_t>(kMaxTokens, n_tok - t0));
-    for (int t = 0; t < nt; ++t)
-      expand_activation<F>(reinterpret_cast<const BlockQ8_0*>(a + size_t(t0 + t) * a_stride), nb, &scratch[size_t(t * np)]);
+  const int64_t nb = n / QK;
+  const int64_t stride = int64_t(a_stride / sizeof(ActQ));  // a_stride is whole records
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokenGroup) {
+    const int nt = int(std::min<int64_t>(kTokenGroup, n_tok - t0));
+    const ActQ* act = reinterpret_cast<const ActQ*>(a + size_t(t0) * a_stride);
     for (int64_t r = 0; r < n_rows; ++r) {
       const auto* row = reinterpret_cast<const typename F::Block*>(w + size_t(r) * w_stride);
-      float out[kMaxTokens];
+      float out[kTokenGroup];
       switch (nt) {
-        case 1: row_dot<F, 1>(row, nb, scratch.data(), np, out); break;
-        case 2: row_dot<F, 2>(row, nb, scratch.data(), np, out); break;
-        case 3: row_dot<F, 3>(row, nb, scratch.data(), np, out); break;
-        default: row_dot<F, 4>(row, nb, scratch.data(), np, out); break;
+        case 1: row_dot<F, 1>(row, nb, act, stride, out); break;
+        case 2: row_dot<F, 2>(row, nb, act, stride, out); break;
+        case 3: row_dot<F, 3>(row, nb, act, stride, out); break;
+        case 4: row_dot<F, 4>(row, nb, act, stride, out); break;
+        case 5: row_dot<F, 5>(row, nb, act, stride, out); break;
+        case 6: row_dot<F, 6>(row, nb, act, stride, out); break;
+        case 7: row_dot<F, 7>(row, nb, act, stride, out); break;
+        default: row_dot<F, 8>(row, nb, act, stride, out); break;
       }
       for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }
   }
 }
 
+// Standard Q8_0 activation: expand into a thread-local copy first.
 template <class F>
 float vec_dot(int64_t n, const void* w, const void* a) {
+  thread_local std::vector<ActQ> act;
+  const int64_t groups = (n / QK + kGroup - 1) / kGroup;
+  if (act.size() < size_t(groups)) act.resize(size_t(groups));
+  actq_from_q8_0<F>(a, act.data(), n);
   float y = 0;
-  tile<F>(n, static_cast<const uint8_t*>(w), 0, 1, static_cast<const uint8_t*>(a), 0, 1, &y, 1);
+  row_dot<F, 1>(static_cast<const typename F::Block*>(w), n / QK, act.data(), 0, &y);
   return y;
 }
 
@@ -184,7 +265,7 @@ float vec_dot(int64_t n, const void* w, const void* a) {
 
 const DotKernel* avx512_q32_kernel(GgmlType weight) {
   using T = GgmlType;
-#define LOWBIT_K(TYPE, F) {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>}
+#define LOWBIT_K(TYPE, F) {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>}
   static const DotKernel kTable[] = {LOWBIT_K(Q4_0, Q4_0F), LOWBIT_K(Q4_1, Q4_1F), LOWBIT_K(Q5_0, Q5_0F),
                                      LOWBIT_K(Q5_1, Q5_1F), LOWBIT_K(Q8_0, Q8_0F), LOWBIT_K(IQ4_NL, IQ4_NLF)};
 #undef LOWBIT_K
