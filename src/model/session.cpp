@@ -164,7 +164,7 @@ void Session::attention(int64_t layer, int64_t n) {
   const int64_t p0 = n_past_;
   const int64_t hd = c.head_dim, dq = c.n_embd_q();
   const float scale = float(1.0 / std::sqrt(double(hd)));
-  parallel_for(n * c.n_head, 1, [&](int64_t begin, int64_t end) {
+  auto work = [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(p0 + n));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / c.n_head, h = item % c.n_head;
@@ -175,7 +175,14 @@ void Session::attention(int64_t layer, int64_t n) {
       softmax_in_place(scores.data(), n_pos);
       kv_weighted_sum(kv_.values(layer, kv_head * hd), scores.data(), hd, n_pos, att_.data() + t * dq + h * hd);
     }
-  });
+  };
+  // Short contexts are cheaper on the calling thread than waking the team
+  // (about 2 multiply-adds per head dimension and cached position).
+  const double macs = 2.0 * double(n) * double(c.n_head) * double(hd) * double(p0 + (n + 1) / 2);
+  if (macs < 65536.0)
+    work(0, n * c.n_head);
+  else
+    parallel_for(n * c.n_head, 1, work);
 }
 
 }  // namespace lowbit::model
