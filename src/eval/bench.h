@@ -1,0 +1,59 @@
+// Speed of the engine on one model: prefill (a prompt of N tokens in one
+// call) and decode (one token per call from an empty context, like
+// llama-bench's pp/tg tests), each repeated and reported as the median. Decode
+// is memory-bound, so next to its tokens/s we put the weight bytes it reads
+// per token divided by the time per token, and the machine's streaming-read
+// bandwidth measured in the same run (cpu/bandwidth.h): their ratio says how
+// close decode comes to the memory limit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lowbit::model {
+class Model;
+}
+
+namespace lowbit::eval {
+
+struct BenchOptions {
+  int64_t prompt = 512;  // prefill tokens (0: skip prefill)
+  int64_t gen = 128;     // decoded tokens (0: skip decode)
+  int64_t repeat = 3;
+  bool measure_bandwidth = true;
+  size_t bandwidth_bytes = size_t(1) << 30;
+  uint64_t seed = 42;  // for the random token ids
+};
+
+struct BenchResult {
+  std::string model_path;
+  std::string model_summary;
+  uint64_t parameters = 0;
+  uint64_t weight_bytes = 0;            // all mapped weights
+  uint64_t decode_bytes_per_token = 0;  // weights one decode step reads
+  int threads = 0;
+  std::string isa;
+  BenchOptions options;
+  std::vector<double> prefill_tps, decode_tps;  // one per repeat, tokens/s
+  double prefill_tps_median = 0, decode_tps_median = 0;
+  double decode_gbps = 0;   // decode_bytes_per_token * decode_tps_median / 1e9
+  double machine_gbps = 0;  // 0 when not measured
+  double bandwidth_ratio() const { return machine_gbps > 0 ? decode_gbps / machine_gbps : 0.0; }
+};
+
+// Weight bytes one decode step reads: every layer matrix, the output matrix,
+// the norm vectors and one embedding row.
+uint64_t decode_bytes_per_token(const model::Model& model);
+
+// Runs the benchmark; `log` gets a line per measurement (may be empty).
+BenchResult run_bench(const model::Model& model, const BenchOptions& options,
+                      const std::function<void(const std::string&)>& log = {});
+
+double median(std::vector<double> values);
+
+std::string render_bench_text(const BenchResult& r);
+std::string render_bench_json(const BenchResult& r);
+
+}  // namespace lowbit::eval
