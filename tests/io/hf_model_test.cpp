@@ -263,3 +263,118 @@ TEST_SHARED(HfModel, ConvertCliAndNoLeftovers) {
   for (const auto& entry : fs::directory_iterator(tmp.path())) names.insert(entry.path().filename().string());
   EXPECT_EQ(names, (std::set<std::string>{"out.gguf", "broken"}));
 }
+
+namespace {
+
+// A tiny llama folder with F32 weights whose values encode their HF position
+// (row * 1000 + column), llama3 RoPE scaling and attention biases.
+struct TinyTensor {
+  std::string name;
+  std::vector<int64_t> shape;  // HF order
+};
+
+void write_tiny_llama(const std::string& dir) {
+  const std::vector<TinyTensor> tensors = {
+      {"lm_head.weight", {4, 8}},
+      {"model.embed_tokens.weight", {4, 8}},
+      {"model.layers.0.input_layernorm.weight", {8}},
+      {"model.layers.0.mlp.down_proj.weight", {8, 16}},
+      {"model.layers.0.mlp.gate_proj.weight", {16, 8}},
+      {"model.layers.0.mlp.up_proj.weight", {16, 8}},
+      {"model.layers.0.post_attention_layernorm.weight", {8}},
+      {"model.layers.0.self_attn.k_proj.bias", {4}},
+      {"model.layers.0.self_attn.k_proj.weight", {4, 8}},
+      {"model.layers.0.self_attn.o_proj.bias", {8}},
+      {"model.layers.0.self_attn.o_proj.weight", {8, 8}},
+      {"model.layers.0.self_attn.q_proj.bias", {8}},
+      {"model.layers.0.self_attn.q_proj.weight", {8, 8}},
+      {"model.layers.0.self_attn.rotary_emb.inv_freq", {2}},
+      {"model.layers.0.self_attn.v_proj.bias", {4}},
+      {"model.layers.0.self_attn.v_proj.weight", {4, 8}},
+      {"model.norm.weight", {8}},
+  };
+  std::string header = "{", data;
+  for (const auto& t : tensors) {
+    int64_t rows = t.shape.size() == 2 ? t.shape[0] : t.shape[0], cols = t.shape.size() == 2 ? t.shape[1] : 1;
+    size_t begin = data.size();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        float v = float(r * 1000 + c);
+        data.append(reinterpret_cast<const char*>(&v), 4);
+      }
+    header += (header.size() > 1 ? "," : "") + std::string("\"") + t.name + "\":{\"dtype\":\"F32\",\"shape\":[" +
+              std::to_string(t.shape[0]) + (t.shape.size() == 2 ? "," + std::to_string(t.shape[1]) : "") +
+              "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+  }
+  header += "}";
+  write_bytes(dir + "/model.safetensors", safetensors_bytes(header, data));
+  write_bytes(dir + "/config.json", R"({"model_type": "llama", "hidden_size": 8, "num_hidden_layers": 1,
+    "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 16, "vocab_size": 4,
+    "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "attention_bias": true, "rope_theta": 10000.0,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 64}})");
+  write_bytes(dir + "/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "<s>": 3},
+    "merges": [["a", "b"]]}, "pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
+    "added_tokens": [{"id": 3, "content": "<s>", "special": true}]})");
+}
+
+// llama.cpp's permutation, stated directly: view the rows as
+// [heads][2][D/2] and swap the last two axes, so GGUF row h*D + 2i + j is
+// HF row h*D + j*D/2 + i.
+int64_t hf_row_for(int64_t gguf_row, int64_t rows, int64_t heads) {
+  int64_t d = rows / heads, h = gguf_row / d, w = gguf_row % d;
+  return h * d + (w % 2) * (d / 2) + w / 2;
+}
+
+}  // namespace
+
+TEST(HfModel, TinyLlamaPermutationBiasesAndRopeFreqs) {
+  TempDir tmp;
+  write_tiny_llama(tmp.path());
+  auto src = ModelSource::open(tmp.path());
+  ASSERT_EQ(src->tensors().front().name, "rope_freqs.weight");  // llama.cpp writes it first
+  EXPECT_EQ(src->tensors().front().shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(src->find("blk.0.rotary_emb.inv_freq"), nullptr);
+  EXPECT_EQ(src->at("blk.0.attn_q.bias").rope_permute_heads, 2);
+  EXPECT_EQ(src->at("blk.0.attn_k.bias").rope_permute_heads, 1);
+  EXPECT_EQ(src->metadata().get_u64("tokenizer.ggml.bos_token_id", 99), 99u);  // nothing names one
+
+  ConvertResult r = convert_to_gguf(*src, tmp.file("t.gguf"), GgmlType::F32);
+  EXPECT_EQ(r.tensors, src->tensors().size());
+  GgufReader g(tmp.file("t.gguf"));
+  auto value = [&](const char* name, int64_t i) {
+    float v;
+    std::memcpy(&v, g.find_tensor(name)->data + 4 * i, 4);
+    return v;
+  };
+  for (int64_t row = 0; row < 8; ++row) {
+    EXPECT_EQ(value("blk.0.attn_q.weight", row * 8 + 3), float(hf_row_for(row, 8, 2) * 1000 + 3)) << row;
+    EXPECT_EQ(value("blk.0.attn_q.bias", row), float(hf_row_for(row, 8, 2) * 1000)) << row;
+    EXPECT_EQ(value("blk.0.attn_output.bias", row), float(row * 1000));  // not permuted
+  }
+  for (int64_t row = 0; row < 4; ++row) {
+    EXPECT_EQ(value("blk.0.attn_k.weight", row * 8 + 5), float(hf_row_for(row, 4, 1) * 1000 + 5)) << row;
+    EXPECT_EQ(value("blk.0.attn_k.bias", row), float(hf_row_for(row, 4, 1) * 1000)) << row;
+    EXPECT_EQ(value("blk.0.attn_v.weight", row * 8 + 5), float(row * 1000 + 5));  // not permuted
+  }
+  // Example: head 0 of attn_q (D = 4) is HF rows 0, 2, 1, 3.
+  EXPECT_EQ(value("blk.0.attn_q.bias", 1), 2000.0f);
+  EXPECT_EQ(value("blk.0.attn_q.bias", 2), 1000.0f);
+  // rope_freqs: head_dim 4 -> freqs 1 and 0.01; wavelengths 6.28 (< 64/4:
+  // kept) and 628 (> 64/1: divided by factor 8).
+  EXPECT_EQ(value("rope_freqs.weight", 0), 1.0f);
+  EXPECT_EQ(value("rope_freqs.weight", 1), 8.0f);
+}
+
+TEST(HfModel, MistralIsLlama) {
+  TempDir tmp;
+  write_tiny_llama(tmp.path());
+  write_bytes(tmp.file("config.json"), R"({"model_type": "mistral", "hidden_size": 8, "num_hidden_layers": 1,
+    "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 16, "vocab_size": 4,
+    "max_position_embeddings": 64, "rope_theta": 1000000.0, "sliding_window": 4096, "attention_bias": true})");
+  auto src = ModelSource::open(tmp.path());
+  EXPECT_EQ(src->architecture(), "llama");
+  EXPECT_EQ(src->tensors().front().name, "output.weight");  // no llama3 scaling: no rope_freqs
+  EXPECT_FLOAT_EQ(float(src->metadata().at("llama.rope.freq_base").as_f64()), 1e6f);
+  EXPECT_EQ(src->metadata().get_u64("general.file_type", 99), 0u);
+}
