@@ -164,6 +164,47 @@ TEST_SHARED(Tokenizer, SentencePieceWordSplitIsExact) {
   }
 }
 
+// Random mixes of words, whitespace, emoji, special-token text and (for
+// gpt-2, whose vocabulary has all 256 byte characters; falcon's lacks e.g.
+// 0x1C and 0xF9, which are dropped as in llama.cpp) raw invalid bytes encode
+// without error and decode back unchanged. SentencePiece gets valid UTF-8 without U+2581: it writes spaces
+// as U+2581, so a literal one comes back as a space, and a stray lead byte
+// swallows the bytes of the next character. deepseek-coder gets no raw bytes:
+// it has user-defined tokens "û", "ü", ... that share their text with the
+// byte-level characters of bytes 0xFB, 0xFC, ..., so such a byte comes back
+// as that character (llama.cpp picks the same ids and pieces).
+TEST_SHARED(Tokenizer, RandomTextRoundTrip) {
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const char* pieces[] = {" ", "\n", "\r\n", "a", "Z", "1", "'s", "\xC3\xA9", "\xF0\x9F\xA6\x99", "<s>",
+                          "<|endoftext|>", "\t", "  ", "\xE4\xB8\x96", "\xE2\x96\x81"};
+  for (const char* vocab_file : {"vocab/ggml-vocab-llama-spm.gguf", "vocab/ggml-vocab-gpt-2.gguf",
+                                 "vocab/ggml-vocab-deepseek-coder.gguf", "vocab/ggml-vocab-falcon.gguf"}) {
+    const Tokenizer tok = load_gguf_tokenizer(vocab_file);
+    const bool spm = tok.kind() == Tokenizer::Kind::SentencePiece;
+    const bool raw_bytes = std::string(vocab_file).find("gpt-2") != std::string::npos;
+    const size_t n_pieces = sizeof pieces / sizeof pieces[0] - (spm ? 1 : 0);
+    for (int round = 0; round < 300; ++round) {
+      std::string text;
+      const int n = int(next() % 24);
+      for (int i = 0; i < n; ++i) {
+        const uint64_t r = next();
+        if (raw_bytes && r % 3 == 0) text += char(r >> 8);
+        else text += pieces[(r >> 8) % n_pieces];
+      }
+      for (bool parse_special : {false, true}) {
+        const std::vector<int32_t> ids = tok.encode(text, false, parse_special);
+        EXPECT_EQ(tok.decode(ids, /*render_special=*/true), text) << vocab_file;
+      }
+    }
+  }
+}
+
 // Minimal valid byte-level BPE metadata: tokens a, b, ab; merge "a b".
 GgufMetadata tiny_bpe() {
   GgufMetadata md;
