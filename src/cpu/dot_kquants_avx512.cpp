@@ -89,12 +89,6 @@ inline __m512 pairs_to_float(uint64_t bytes) {
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(dup));
 }
 
-inline void q4k_scale_bytes(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
-  const uint32_t x0 = load_u32(s), x1 = load_u32(s + 4), x2 = load_u32(s + 8);
-  sc = uint64_t(x0 & 0x3f3f3f3fu) | uint64_t((x2 & 0x0f0f0f0fu) | ((x0 >> 6) & 0x03030303u) << 4) << 32;
-  mn = uint64_t(x1 & 0x3f3f3f3fu) | uint64_t(((x2 >> 4) & 0x0f0f0f0fu) | ((x1 >> 6) & 0x03030303u) << 4) << 32;
-}
-
 // Nibbles of the Q4_K/Q5_K qs (byte 32c + l: weight 64c + l low, 64c + 32 + l high).
 // Weight 16g + 4k + j sits in dword 8(g/4) + 4(g%2) + k, nibble (g%4)/2.
 inline void q4k_nibbles(const uint8_t* qs, __m512i z[4]) {
@@ -123,14 +117,33 @@ inline __m512i two_bits(__m512i qs, int k) {
   return _mm512_and_si512(_mm512_srlv_epi32(d, shift), _mm512_set1_epi8(3));
 }
 
+// SD and MD of a Q4_K/Q5_K block from its first 16 bytes (d, dmin, 12 scale
+// bytes s[0..11] at bytes 4..15), all in one xmm: lane g gets sub-block g/2's
+//   scale = j < 4 ? s[j] & 63 : (s[j+4] & 15) | (s[j-4] >> 6) << 4
+//   min   = j < 4 ? s[j+4] & 63 : (s[j+4] >> 4) | (s[j] >> 6) << 4     (j = g/2)
+inline void q4k_header(const uint8_t* block, KRow& r) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  const __m512 h = _mm512_castps128_ps512(_mm_cvtph_ps(x));
+  const __m512 d = _mm512_broadcastss_ps(_mm512_castps512_ps128(h));
+  const __m512 dmin = _mm512_permutexvar_ps(_mm512_set1_epi32(1), h);
+  const __m128i low6 = _mm_set1_epi8(63), low4 = _mm_set1_epi8(15), bits45 = _mm_set1_epi8(0x30);
+  const __m128i a = _mm_shuffle_epi8(x, _mm_setr_epi8(4, 4, 5, 5, 6, 6, 7, 7, 12, 12, 13, 13, 14, 14, 15, 15));
+  const __m128i b = _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 4, 4, 5, 5, 6, 6, 7, 7));
+  const __m128i sc = _mm_or_si128(_mm_and_si128(a, _mm_set_epi64x(0x0f0f0f0f0f0f0f0fLL, 0x3f3f3f3f3f3f3f3fLL)),
+                                  _mm_and_si128(_mm_srli_epi16(b, 2), bits45));
+  const __m128i am = _mm_shuffle_epi8(x, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
+  const __m128i bm = _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 8, 8, 9, 9, 10, 10, 11, 11));
+  const __m128i m_low = _mm_mask_blend_epi8(0xFF00, _mm_and_si128(am, low6), _mm_and_si128(_mm_srli_epi16(am, 4), low4));
+  const __m128i mn = _mm_or_si128(m_low, _mm_and_si128(_mm_srli_epi16(bm, 2), bits45));
+  r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), d);
+  r.md = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), dmin);
+}
+
 struct Q4_KF {
   using Block = BlockQ4_K;
   static void load(const Block& b, KRow& r) {
     q4k_nibbles(b.qs, r.z);
-    uint64_t sc, mn;
-    q4k_scale_bytes(b.scales, sc, mn);
-    r.sd = _mm512_mul_ps(pairs_to_float(sc), _mm512_set1_ps(fp16(b.d)));
-    r.md = _mm512_mul_ps(pairs_to_float(mn), _mm512_set1_ps(fp16(b.dmin)));
+    q4k_header(reinterpret_cast<const uint8_t*>(&b), r);
   }
 };
 
@@ -140,10 +153,7 @@ struct Q5_KF {
     q4k_nibbles(b.qs, r.z);
     const __m512i qh = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
     for (int k = 0; k < 4; ++k) r.z[k] = _mm512_mask_add_epi8(r.z[k], high_bits(qh, k), r.z[k], _mm512_set1_epi8(16));
-    uint64_t sc, mn;
-    q4k_scale_bytes(b.scales, sc, mn);
-    r.sd = _mm512_mul_ps(pairs_to_float(sc), _mm512_set1_ps(fp16(b.d)));
-    r.md = _mm512_mul_ps(pairs_to_float(mn), _mm512_set1_ps(fp16(b.dmin)));
+    q4k_header(reinterpret_cast<const uint8_t*>(&b), r);
   }
 };
 
