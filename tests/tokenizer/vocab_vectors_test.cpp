@@ -49,7 +49,7 @@ std::vector<VocabCase> read_cases(const std::string& gguf_path) {
 
 std::string show_ids(const std::vector<int32_t>& ids) {
   std::string s;
-  for (int32_t id : ids) s += " " + std::to_string(id);
+  for (int32_t id : ids) s.append(" ").append(std::to_string(id));
   return s;
 }
 
