@@ -1,7 +1,7 @@
 // Multithreading for the whole library: a process-wide thread count (all
 // cores by default, --threads overrides) and parallel_for over index ranges.
-// Backed by OpenMP's persistent thread team, so a parallel_for per matrix
-// product in decode costs microseconds, not thread start-ups.
+// Backed by a persistent pool (workers spin briefly, then sleep), so a
+// parallel_for per matrix product in decode costs about a microsecond.
 #pragma once
 
 #include <cstdint>
