@@ -73,6 +73,11 @@ TEST_SHARED(QuantizeModel, Q4KMMatchesLlamaCppTypesAndSize) {
   EXPECT_EQ(ours.metadata().get_u64("general.quantization_version", 0), 2u);
   for (const auto& [key, value] : ref.metadata().entries())
     EXPECT_TRUE(ours.metadata().contains(key)) << key;
+  // Same metadata in the same order, same tensor order and offsets: the whole
+  // header (everything before the tensor data) is byte-identical to llama.cpp's.
+  const std::string ours_bytes = test::read_text_file(out), ref_bytes = test::read_text_file(ref_path);
+  EXPECT_TRUE(ours_bytes.compare(0, ref.data_offset(), ref_bytes, 0, ref.data_offset()) == 0)
+      << "header differs from llama.cpp's";
 
   // The result describes the run.
   EXPECT_EQ(r.output_file_bytes, file_size(out));
