@@ -245,8 +245,19 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
   for (int r = 0; r < NR; ++r)
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
   KRow row[NR];
+  using Block = typename F::Block;
   for (int64_t b = 0; b < nb; ++b) {
-    for (int r = 0; r < NR; ++r) F::load(reinterpret_cast<const typename F::Block*>(w + r * w_stride)[b], row[r]);
+    if constexpr (NT <= 2) {
+      // Decode streams weights from DRAM: fetch the same block of the next
+      // row group ahead of use, so more misses are in flight than the
+      // hardware prefetcher alone keeps (no fault: prefetches past the
+      // matrix are dropped).
+      for (int r = 0; r < NR; ++r) {
+        const char* next = reinterpret_cast<const char*>(w + (NR + r) * w_stride) + b * sizeof(Block);
+        for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+      }
+    }
+    for (int r = 0; r < NR; ++r) F::load(reinterpret_cast<const Block*>(w + r * w_stride)[b], row[r]);
     for (int t = 0; t < NT; ++t) {
       const ActK& a = act[t * stride + b];
       const __m512i* q = reinterpret_cast<const __m512i*>(a.q);

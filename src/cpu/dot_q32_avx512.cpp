@@ -194,13 +194,22 @@ void expand_activation(const BlockQ8_0* a, int64_t nb, ActQ* out) {
 }
 
 // One weight row against NT tokens (token t's groups at act + t * stride).
+// next_row: where the following row starts (prefetched during decode).
 template <class F, int NT>
-void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t stride, float* out) {
+void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t stride, float* out,
+             const char* next_row = nullptr) {
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t groups = (nb + kGroup - 1) / kGroup;
   GroupRow r;
+  constexpr size_t kGroupBytes = kGroup * sizeof(typename F::Block);
   for (int64_t gi = 0; gi < groups; ++gi) {
+    if (NT <= 2 && next_row) {
+      // Decode streams weights from DRAM: fetch the next row's group ahead of
+      // use so more misses are in flight (prefetches never fault).
+      const char* p = next_row + gi * kGroupBytes;
+      for (size_t off = 0; off < kGroupBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    }
     load_group<F>(row, nb, gi, r);
     for (int t = 0; t < NT; ++t) {
       const ActQ& a = act[t * stride + gi];
@@ -233,16 +242,17 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
     const ActQ* act = reinterpret_cast<const ActQ*>(a + size_t(t0) * a_stride);
     for (int64_t r = 0; r < n_rows; ++r) {
       const auto* row = reinterpret_cast<const typename F::Block*>(w + size_t(r) * w_stride);
+      const char* next = reinterpret_cast<const char*>(w + size_t(r + 1) * w_stride);
       float out[kTokenGroup];
       switch (nt) {
-        case 1: row_dot<F, 1>(row, nb, act, stride, out); break;
-        case 2: row_dot<F, 2>(row, nb, act, stride, out); break;
-        case 3: row_dot<F, 3>(row, nb, act, stride, out); break;
-        case 4: row_dot<F, 4>(row, nb, act, stride, out); break;
-        case 5: row_dot<F, 5>(row, nb, act, stride, out); break;
-        case 6: row_dot<F, 6>(row, nb, act, stride, out); break;
-        case 7: row_dot<F, 7>(row, nb, act, stride, out); break;
-        default: row_dot<F, 8>(row, nb, act, stride, out); break;
+        case 1: row_dot<F, 1>(row, nb, act, stride, out, next); break;
+        case 2: row_dot<F, 2>(row, nb, act, stride, out, next); break;
+        case 3: row_dot<F, 3>(row, nb, act, stride, out, next); break;
+        case 4: row_dot<F, 4>(row, nb, act, stride, out, next); break;
+        case 5: row_dot<F, 5>(row, nb, act, stride, out, next); break;
+        case 6: row_dot<F, 6>(row, nb, act, stride, out, next); break;
+        case 7: row_dot<F, 7>(row, nb, act, stride, out, next); break;
+        default: row_dot<F, 8>(row, nb, act, stride, out, next); break;
       }
       for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }
