@@ -4,14 +4,13 @@
 // DRAM: the bottleneck is the memory, not the load ports.
 #include "cpu/bandwidth.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -40,26 +39,38 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
   if (!raw) fail("bandwidth probe: cannot allocate {} bytes", bytes);
   std::unique_ptr<void, decltype(&std::free)> holder(raw, &std::free);
   auto* buf = static_cast<uint64_t*>(raw);
-  const int nt = threads > 0 ? threads : thread_count();
+  // The library's thread pool, at the requested size for the duration.
+  const int saved_threads = thread_count();
+  if (threads > 0) set_thread_count(threads);
+  struct Restore {
+    int n;
+    ~Restore() { set_thread_count(n); }
+  } restore{saved_threads};
+  auto slice = [words](int t, int n, size_t& b, size_t& e) {
+    const size_t per = (words + size_t(n) - 1) / size_t(n);
+    b = std::min(words, size_t(t) * per);
+    e = std::min(words, b + per);
+  };
 
   // Touch the pages from the threads that will read them (first-touch placement).
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < int64_t(words); ++i) buf[i] = uint64_t(i);
+  parallel_threads([&](int t, int n) {
+    size_t b, e;
+    slice(t, n, b, e);
+    for (size_t i = b; i < e; ++i) buf[i] = uint64_t(i);
+  });
 
   volatile uint64_t sink = 0;
   double best = 0.0;
+  std::vector<uint64_t> partial(static_cast<size_t>(thread_count()));
   for (int r = 0; r < std::max(repeats, 1); ++r) {
-    uint64_t total = 0;
     const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(nt) reduction(+ : total)
-    {
-      const int t = omp_get_thread_num(), n = omp_get_num_threads();
-      const size_t per = (words + size_t(n) - 1) / size_t(n);
-      const size_t b = std::min(words, size_t(t) * per), e = std::min(words, b + per);
-      total += sum_words(buf + b, e - b);
-    }
+    parallel_threads([&](int t, int n) {
+      size_t b, e;
+      slice(t, n, b, e);
+      partial[size_t(t)] = sum_words(buf + b, e - b);
+    });
     const auto t1 = std::chrono::steady_clock::now();
-    sink = sink + total;
+    for (uint64_t v : partial) sink = sink + v;
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     if (secs > 0) best = std::max(best, double(bytes) / secs / 1e9);
   }
