@@ -25,14 +25,14 @@ void quantize_row_iq4_nl(const float* x, void* vy, int64_t n, const float* impor
   uint8_t q[QK];
   for (int64_t i = 0; i < n / QK; ++i, x += QK) {
     make_weights(importance ? importance + i * QK : nullptr, QK, QK, w);
-    y[i].d = solve_single_scale(x, w, QK, Iq4Levels{}, 7, 0.008f, q);
+    y[i].d = solve_single_scale(x, w, QK, Iq4Levels{}, 12.f, q);
     pack_iq4(q, y[i].qs);
   }
 }
 
 void quantize_row_iq4_xs(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockIQ4_XS*>(vy);
-  const SymShape shape{8, 32, -32, 31, 7, 0.008f};
+  const SymShape shape{8, 32, -32, 31, 12.f};
   float w[QK_K];
   SymResult r;
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {

@@ -53,7 +53,7 @@ void pack_4bit_k(const uint8_t* q, uint8_t* qs) {
 
 void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ2_K*>(vy);
-  const MinMaxShape shape{16, 16, 3, 15, 6, 0.15f};
+  const MinMaxShape shape{16, 16, 3, 15, 1.f};
   float w[QK_K];
   MinMaxResult r;
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
@@ -70,7 +70,7 @@ void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ3_K*>(vy);
-  const SymShape shape{16, 16, -32, 31, 6, 0.0375f};
+  const SymShape shape{16, 16, -32, 31, 2.f};
   const IntLevels levels{-4, 3};
   float w[QK_K];
   SymResult r;
@@ -100,7 +100,7 @@ void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ4_K*>(vy);
-  const MinMaxShape shape{8, 32, 15, 63, 6, 0.15f};
+  const MinMaxShape shape{8, 32, 15, 63, 1.5f};
   float w[QK_K];
   MinMaxResult r;
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
@@ -115,7 +115,7 @@ void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ5_K*>(vy);
-  const MinMaxShape shape{8, 32, 31, 63, 6, 0.15f};
+  const MinMaxShape shape{8, 32, 31, 63, 2.f};
   float w[QK_K];
   MinMaxResult r;
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
@@ -136,7 +136,7 @@ void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q6_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ6_K*>(vy);
-  const SymShape shape{16, 16, -128, 127, 4, 0.007f};
+  const SymShape shape{16, 16, -128, 127, 3.f};
   const IntLevels levels{-32, 31};
   float w[QK_K];
   SymResult r;

@@ -1,9 +1,20 @@
-// Scale searches shared by the quantizers (method described in search.h).
-#include "quant/ref/search.h"
-
+// Continuous fits of one block (step 1 in search.h): the best scale, or scale
+// and offset, over the roundings inside a window of inverse scales T.
+//
+// As T grows, weight i changes level exactly when T * x_i crosses a midpoint
+// between two levels. Instead of re-rounding every weight for each candidate
+// T (a grid search: one full pass per candidate), each weight's crossings in
+// the window are added, as changes of the least-squares sums, to one of a
+// fixed number of buckets of T; a prefix sum over the buckets then gives the
+// sums of the rounding at every bucket edge. The cost is one pass plus about
+// one crossing per weight plus a few operations per bucket, for the accuracy
+// of a dense grid (kAffineBuckets / kScaleBuckets points over the window).
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
+
+#include "quant/ref/search.h"
 
 namespace lowbit::quant::ref {
 
@@ -23,19 +34,60 @@ constexpr std::array<uint8_t, 512> make_iq4_index_table() {
 }
 constexpr std::array<uint8_t, 512> kIq4Index = make_iq4_index_table();
 
-}  // namespace
+// Grid points (bucket edges) per window. The affine fits gain a little from
+// more; the scale-only fits not at all (their polish step converges anyway).
+constexpr int kAffineBuckets = 24;
+constexpr int kScaleBuckets = 16;
 
-int Iq4Levels::index(float v) const {
-  v = std::clamp(v, -128.f, 127.f);
-  const int f = int(std::floor(2.f * v));
-  return kIq4Index[size_t(f + 256)];
+// Searches T over [t_lo, t_hi] for y = sign * x, q_i = index(T * y_i), keeping
+// the rounding with the largest s1^2 / s2 (the least-squares error is
+// sum w x^2 - s1^2 / s2). best_s1 is reported for x (sign applied).
+template <class Levels>
+void sweep_scale(const float* x, const float* w, int n, const Levels& levels, float sign, float t_lo, float t_hi,
+                 double& best, double& best_s1, double& best_s2) {
+  // Changes of (s1, s2) per bucket of T: a rounding change at T lands in
+  // bucket floor((T - t_lo) / width); after bucket b the sums are those of
+  // the rounding at T = t_lo + (b + 1) * width.
+  constexpr int kBuckets = kScaleBuckets;
+  float d1[kBuckets] = {}, d2[kBuckets] = {};
+  const float inv_width = float(kBuckets) / (t_hi - t_lo);
+  const int top = levels.count() - 1;
+  double s1 = 0, s2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const float y = sign * x[i];
+    int l = levels.index(t_lo * y);
+    float v = levels.value(l);
+    const float wi = w[i];
+    s1 += wi * y * v;
+    s2 += wi * v * v;
+    if (y == 0) continue;
+    const float inv_y = 1.f / y;
+    const int step = y > 0 ? 1 : -1;
+    for (int nl = l + step; nl >= 0 && nl <= top; nl += step) {
+      const float t = 0.5f * (levels.value(nl - step) + levels.value(nl)) * inv_y;
+      if (t > t_hi) break;
+      const int b = std::clamp(int((t - t_lo) * inv_width), 0, kBuckets - 1);
+      const float nv = levels.value(nl);
+      d1[b] += wi * y * (nv - v);
+      d2[b] += wi * (nv * nv - v * v);
+      v = nv;
+    }
+  }
+  for (int b = -1; b < kBuckets; ++b) {
+    if (b >= 0) {
+      s1 += d1[b];
+      s2 += d2[b];
+    }
+    if (s2 > 0 && s1 * s1 > best * s2) {
+      best = s1 * s1 / s2;
+      best_s1 = sign * s1;
+      best_s2 = s2;
+    }
+  }
 }
 
-// ---------------------------------------------------------------- fits
-
 template <class Levels>
-static void level_sums(const float* x, const float* w, int n, const Levels& levels, float t, double& s1,
-                       double& s2) {
+void level_sums(const float* x, const float* w, int n, const Levels& levels, float t, double& s1, double& s2) {
   s1 = 0;
   s2 = 0;
   for (int i = 0; i < n; ++i) {
@@ -45,59 +97,13 @@ static void level_sums(const float* x, const float* w, int n, const Levels& leve
   }
 }
 
-template <class Levels>
-ScaleFit fit_scale(const float* x, const float* w, int n, const Levels& levels, int steps, float step) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  ScaleFit r;
-  if (!(amax > 1e-30f)) return r;
-  double best = -1, bs1 = 0, bs2 = 0;
-  const float edges[2] = {levels.min_value(), levels.max_value()};
-  for (float edge : edges) {
-    if (edge == 0) continue;
-    const float t0 = edge / max;
-    for (int k = -steps; k <= steps; ++k) {
-      double s1, s2;
-      level_sums(x, w, n, levels, t0 * (1.f + float(k) * step), s1, s2);
-      if (s2 > 0 && s1 * s1 > best * s2) {
-        best = s1 * s1 / s2;
-        bs1 = s1;
-        bs2 = s2;
-      }
-    }
-  }
-  if (!(bs2 > 0)) return r;
-  // Polish: re-round at the fitted scale while that helps.
-  for (int it = 0; it < 3; ++it) {
-    const double s = bs1 / bs2;
-    if (s == 0) break;
-    double s1, s2;
-    level_sums(x, w, n, levels, float(1.0 / s), s1, s2);
-    if (!(s2 > 0 && s1 * s1 > best * s2 * (1 + 1e-12))) break;
-    best = s1 * s1 / s2;
-    bs1 = s1;
-    bs2 = s2;
-  }
-  r.scale = float(bs1 / bs2);
-  r.sum_wq2 = bs2;
-  return r;
-}
-
-namespace {
-
 struct AffineSums {
-  double w = 0, x = 0;          // sum w, sum w x (fixed per block)
+  double w = 0, x = 0;           // sum w, sum w x (fixed per block)
   double q = 0, q2 = 0, xq = 0;  // sum w q, sum w q^2, sum w x q
 };
 
-// Least-squares (scale, offset) for the rounding that produced `s`; returns
-// false when it cannot be fitted. score = sum w x^2 - error (bigger is better).
+// Least-squares (scale, offset) for the rounding summed in `s`; false when it
+// cannot be fitted (no positive scale). score = sum w x^2 - error.
 bool solve_affine(const AffineSums& s, bool allow_positive, double& scale, double& offset, double& score) {
   const double det = s.w * s.q2 - s.q * s.q;
   if (!(det > 1e-9 * s.w * s.q2)) {
@@ -119,53 +125,152 @@ bool solve_affine(const AffineSums& s, bool allow_positive, double& scale, doubl
   return true;
 }
 
+// Rounding sums for q = round((x - base) * inv_scale) in 0..nmax.
 void affine_sums(const float* x, const float* w, int n, int nmax, float inv_scale, float base, AffineSums& s) {
-  s.q = s.q2 = s.xq = 0;
+  float a = 0, b = 0, c = 0;
   for (int i = 0; i < n; ++i) {
-    const int q = nearest_int(std::clamp((x[i] - base) * inv_scale, 0.f, float(nmax)));
-    s.q += double(w[i]) * q;
-    s.q2 += double(w[i]) * q * q;
-    s.xq += double(w[i]) * x[i] * q;
+    const float q = float(nearest_int(std::clamp((x[i] - base) * inv_scale, 0.f, float(nmax))));
+    const float wq = w[i] * q;
+    a += wq;
+    b += wq * q;
+    c += wq * x[i];
   }
+  s.q = a;
+  s.q2 = b;
+  s.xq = c;
 }
 
 }  // namespace
 
-AffineFit fit_affine(const float* x, const float* w, int n, int nmax, int steps, float step,
-                     bool allow_positive_offset) {
-  float mn = x[0], mx = x[0];
-  AffineSums s;
+int Iq4Levels::index(float v) const {
+  // floor(2v) for 2v in [-256, 254]: truncation of a positive number.
+  const float c = std::clamp(v, -128.f, 127.f);
+  const int f = int(2.f * c + 512.f) - 512;
+  return kIq4Index[size_t(f + 256)];
+}
+
+template <class Levels>
+ScaleFit fit_scale(const float* x, const float* w, int n, const Levels& levels, float span) {
+  float mn = 0, mx = 0;
   for (int i = 0; i < n; ++i) {
     mn = std::min(mn, x[i]);
     mx = std::max(mx, x[i]);
-    s.w += w[i];
-    s.x += double(w[i]) * x[i];
   }
+  ScaleFit r;
+  if (!(std::max(mx, -mn) > 1e-30f)) return r;
+  double best = -1, bs1 = 0, bs2 = 0;
+  // Both signs of the scale. For each, the window is centred where the first
+  // weight reaches an end level (the top one for the largest y = sign * x, the
+  // bottom one for the smallest) and spans `span` level units either side.
+  const float hi = levels.max_value(), lo = levels.min_value();
+  for (float sign : {1.f, -1.f}) {
+    const float ymax = sign > 0 ? mx : -mn, ymin = sign > 0 ? mn : -mx;
+    const float t_top = ymax > 0 && hi > 0 ? hi / ymax : INFINITY;
+    const float t_bottom = ymin < 0 && lo < 0 ? lo / ymin : INFINITY;
+    const bool top_first = t_top <= t_bottom;
+    const float e = top_first ? hi : -lo, a = top_first ? ymax : -ymin;
+    if (!(a > 0) || !(e > 0)) continue;
+    const float t_lo = std::max(e - span, 0.5f * e) / a, t_hi = (e + span) / a;
+    sweep_scale(x, w, n, levels, sign, t_lo, t_hi, best, bs1, bs2);
+  }
+  if (!(bs2 > 0)) return r;
+  // Polish: re-rounding at the fitted scale is never worse; refit while it helps.
+  for (int it = 0; it < 2; ++it) {
+    const double s = bs1 / bs2;
+    if (s == 0) break;
+    double s1, s2;
+    level_sums(x, w, n, levels, float(1.0 / s), s1, s2);
+    if (!(s2 > 0 && s1 * s1 > best * s2 * (1 + 1e-12))) break;
+    best = s1 * s1 / s2;
+    bs1 = s1;
+    bs2 = s2;
+  }
+  r.scale = float(bs1 / bs2);
+  r.sum_wq2 = bs2;
+  return r;
+}
+
+AffineFit fit_affine(const float* x, const float* w, int n, int nmax, float span, bool allow_positive_offset) {
+  float mn = x[0], mx = x[0], sw = 0, sx = 0;
+  for (int i = 0; i < n; ++i) {
+    mn = std::min(mn, x[i]);
+    mx = std::max(mx, x[i]);
+    sw += w[i];
+    sx += w[i] * x[i];
+  }
+  AffineSums s;
+  s.w = sw;
+  s.x = sx;
   const float lo = allow_positive_offset ? mn : std::min(mn, 0.f);
   AffineFit r;
   r.sum_w = s.w;
   r.offset = lo;
   if (!(mx > lo)) return r;  // constant block: the offset says it all
 
-  double best = -std::numeric_limits<double>::infinity();
-  double best_scale = 0, best_offset = lo, best_q2 = 0;
-  for (int k = -steps; k <= steps; ++k) {
-    const float t = (float(nmax) + float(k) * step) / (mx - lo);
-    affine_sums(x, w, n, nmax, t, lo, s);
-    double scale, offset, score;
-    if (solve_affine(s, allow_positive_offset, scale, offset, score) && score > best) {
-      best = score;
-      best_scale = scale;
-      best_offset = offset;
-      best_q2 = s.q2;
+  // Search T over the window, q_i = round(T (x_i - lo)) in 0..nmax.
+  const float range = mx - lo;
+  const float t_lo = std::max(float(nmax) - span, 0.5f * float(nmax)) / range;
+  const float t_hi = (float(nmax) + span) / range;
+  constexpr int kBuckets = kAffineBuckets;
+  float dq[kBuckets] = {}, dq2[kBuckets] = {}, dxq[kBuckets] = {};
+  const float inv_width = float(kBuckets) / (t_hi - t_lo);
+  float sq = 0, sq2 = 0, sxq = 0;
+  for (int i = 0; i < n; ++i) {
+    const float y = x[i] - lo;
+    int l = nearest_int(std::clamp(t_lo * y, 0.f, float(nmax)));
+    const float wi = w[i], wl = wi * float(l);
+    sq += wl;
+    sq2 += wl * float(l);
+    sxq += wl * x[i];
+    if (!(y > 0)) continue;
+    const float inv_y = 1.f / y;
+    for (; l < nmax; ++l) {
+      const float t = (float(l) + 0.5f) * inv_y;
+      if (t > t_hi) break;
+      const int b = std::min(int((t - t_lo) * inv_width), kBuckets - 1);
+      dq[b] += wi;
+      dq2[b] += wi * float(2 * l + 1);
+      dxq[b] += wi * x[i];
     }
   }
+  s.q = sq;
+  s.q2 = sq2;
+  s.xq = sxq;
+  // Scores a rounding by its least-squares error without solving for the
+  // scale and offset (done once, for the winner).
+  double best = -std::numeric_limits<double>::infinity();
+  AffineSums best_sums = s;
+  for (int b = -1; b < kBuckets; ++b) {
+    if (b >= 0) {
+      if (dq[b] == 0) continue;
+      s.q += dq[b];
+      s.q2 += dq2[b];
+      s.xq += dxq[b];
+    }
+    const double det = s.w * s.q2 - s.q * s.q;
+    double score;
+    if (!(det > 1e-9 * s.w * s.q2) || (!allow_positive_offset && s.q2 * s.x - s.q * s.xq > 0)) {
+      if (!(s.xq > 0)) continue;  // offset 0: scale = xq / q2 must be positive
+      score = s.xq * s.xq / s.q2;
+    } else {
+      if (!(s.w * s.xq - s.x * s.q > 0)) continue;
+      score = (s.w * s.xq * s.xq - 2 * s.q * s.x * s.xq + s.q2 * s.x * s.x) / det;
+    }
+    if (score > best) {
+      best = score;
+      best_sums = s;
+    }
+  }
+  double best_scale = 0, best_offset = lo, best_q2 = best_sums.q2;
+  if (best > -std::numeric_limits<double>::infinity())
+    solve_affine(best_sums, allow_positive_offset, best_scale, best_offset, best);
   if (!(best_scale > 0)) {
-    // Every rounding put all weights on one level: plain offset.
+    // No rounding could be fitted with a positive scale: a plain offset.
     r.offset = allow_positive_offset ? float(s.x / s.w) : std::min(0.f, float(s.x / s.w));
     return r;
   }
-  for (int it = 0; it < 3; ++it) {
+  // Polish: re-round at the fitted scale and offset, refit while it helps.
+  for (int it = 0; it < 2; ++it) {
     affine_sums(x, w, n, nmax, float(1.0 / best_scale), float(best_offset), s);
     double scale, offset, score;
     if (!solve_affine(s, allow_positive_offset, scale, offset, score) || !(score > best * (1 + 1e-12))) break;
@@ -178,374 +283,6 @@ AffineFit fit_affine(const float* x, const float* w, int n, int nmax, int steps,
   r.offset = float(best_offset);
   r.sum_wq2 = best_q2;
   return r;
-}
-
-// ---------------------------------------------------------------- min/max super-blocks
-
-namespace {
-
-// Error of one sub-block for integer scale sc and min mc; writes the best q.
-double eval_minmax(const float* x, const float* w, int n, int nmax, float d, float dmin, int sc, int mc,
-                   uint8_t* q) {
-  const float e = d * float(sc);  // exactly as the dequantizer forms them
-  const float o = dmin * float(mc);
-  double err = 0;
-  if (e == 0) {
-    for (int i = 0; i < n; ++i) {
-      q[i] = 0;
-      const float diff = x[i] + o;
-      err += double(w[i]) * diff * diff;
-    }
-    return err;
-  }
-  const float inv = 1.f / e;
-  for (int i = 0; i < n; ++i) {
-    const int l = nearest_int(std::clamp((x[i] + o) * inv, 0.f, float(nmax)));
-    q[i] = uint8_t(l);
-    const float diff = x[i] - (e * float(l) - o);
-    err += double(w[i]) * diff * diff;
-  }
-  return err;
-}
-
-// Picks sub-block j's (sc, mc) near its continuous fit (scale s, min m) for
-// the given d, dmin; returns the error.
-double choose_minmax(const float* x, const float* w, const MinMaxShape& sh, float s, float m, float d, float dmin,
-                     uint8_t& sc_out, uint8_t& mc_out, uint8_t* q_out) {
-  const int M = sh.sc_max;
-  int sc_c[2] = {0, 0}, mc_c[2] = {0, 0};
-  int n_sc = 1, n_mc = 1;
-  if (d > 0 && s > 0) {
-    const int f = int(std::floor(std::min(s / d, float(M))));
-    sc_c[0] = std::clamp(f, 0, M);
-    sc_c[1] = std::clamp(f + 1, 0, M);
-    n_sc = sc_c[1] != sc_c[0] ? 2 : 1;
-  }
-  if (dmin > 0 && m > 0) {
-    const int f = int(std::floor(std::min(m / dmin, float(M))));
-    mc_c[0] = std::clamp(f, 0, M);
-    mc_c[1] = std::clamp(f + 1, 0, M);
-    n_mc = mc_c[1] != mc_c[0] ? 2 : 1;
-  }
-  uint8_t qtmp[QK_K];
-  double best = std::numeric_limits<double>::infinity();
-  int best_sc = 0, best_mc = 0;
-  for (int a = 0; a < n_sc; ++a) {
-    for (int b = 0; b < n_mc; ++b) {
-      const double err = eval_minmax(x, w, sh.sub_len, sh.nmax, d, dmin, sc_c[a], mc_c[b], qtmp);
-      if (err < best) {
-        best = err;
-        best_sc = sc_c[a];
-        best_mc = mc_c[b];
-        std::memcpy(q_out, qtmp, size_t(sh.sub_len));
-      }
-    }
-  }
-  // Polish: least-squares (scale, min) for the chosen q, snapped to the lattice.
-  for (int it = 0; it < 2; ++it) {
-    AffineSums s2;
-    for (int i = 0; i < sh.sub_len; ++i) {
-      s2.w += w[i];
-      s2.x += double(w[i]) * x[i];
-      s2.q += double(w[i]) * q_out[i];
-      s2.q2 += double(w[i]) * q_out[i] * q_out[i];
-      s2.xq += double(w[i]) * x[i] * q_out[i];
-    }
-    double scale, offset, score;
-    if (!solve_affine(s2, false, scale, offset, score)) break;
-    const int nsc = d > 0 ? std::clamp(nearest_int(float(std::min(scale / d, double(M)))), 0, M) : 0;
-    const int nmc = dmin > 0 ? std::clamp(nearest_int(float(std::min(-offset / dmin, double(M)))), 0, M) : 0;
-    if (nsc == best_sc && nmc == best_mc) break;
-    const double err = eval_minmax(x, w, sh.sub_len, sh.nmax, d, dmin, nsc, nmc, qtmp);
-    if (!(err < best)) break;
-    best = err;
-    best_sc = nsc;
-    best_mc = nmc;
-    std::memcpy(q_out, qtmp, size_t(sh.sub_len));
-  }
-  sc_out = uint8_t(best_sc);
-  mc_out = uint8_t(best_mc);
-  return best;
-}
-
-}  // namespace
-
-void solve_minmax_superblock(const MinMaxShape& sh, const float* x, const float* w, MinMaxResult& out) {
-  const int ns = sh.n_sub, L = sh.sub_len, M = sh.sc_max;
-  float s[16], m[16], ws[16], wm[16];
-  for (int j = 0; j < ns; ++j) {
-    const AffineFit f = fit_affine(x + j * L, w + j * L, L, sh.nmax, sh.steps, sh.step, false);
-    s[j] = f.scale;
-    m[j] = -f.offset;
-    ws[j] = float(f.sum_wq2);
-    wm[j] = float(f.sum_w);
-  }
-  const IntLevels lattice{0, M};
-  const float lattice_step = 0.15f / float(M);
-  float d = round_to_fp16(clamp_fp16_range(fit_scale(s, ws, ns, lattice, 4, lattice_step).scale));
-  float dmin = round_to_fp16(clamp_fp16_range(fit_scale(m, wm, ns, lattice, 4, lattice_step).scale));
-
-  double best_err = std::numeric_limits<double>::infinity();
-  MinMaxResult cur;
-  for (int round = 0; round < 4; ++round) {
-    double err = 0;
-    for (int j = 0; j < ns; ++j)
-      err += choose_minmax(x + j * L, w + j * L, sh, s[j], m[j], d, dmin, cur.sc[j], cur.mc[j], cur.q + j * L);
-    if (err < best_err) {
-      best_err = err;
-      cur.d = float_to_fp16(d);
-      cur.dmin = float_to_fp16(dmin);
-      out = cur;
-    } else {
-      break;
-    }
-    // Least-squares d, dmin for these integers: x ~ d * a - dmin * b.
-    double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
-    for (int j = 0; j < ns; ++j) {
-      const double b = cur.mc[j];
-      for (int i = 0; i < L; ++i) {
-        const double wi = w[j * L + i], xi = x[j * L + i];
-        const double a = double(cur.sc[j]) * cur.q[j * L + i];
-        saa += wi * a * a;
-        sab += wi * a * b;
-        sbb += wi * b * b;
-        sxa += wi * xi * a;
-        sxb += wi * xi * b;
-      }
-    }
-    const double det = saa * sbb - sab * sab;
-    double nd = d, ndmin = dmin;
-    if (sbb > 0 && det > 1e-12 * saa * sbb) {
-      nd = (sxa * sbb - sab * sxb) / det;
-      ndmin = (sab * sxa - saa * sxb) / det;
-    } else if (saa > 0) {
-      nd = (sxa + dmin * sab) / saa;
-    }
-    const float fd = round_to_fp16(clamp_fp16_range(float(std::max(nd, 0.0))));
-    const float fdmin = round_to_fp16(clamp_fp16_range(float(std::max(ndmin, 0.0))));
-    if (fd == d && fdmin == dmin) break;
-    d = fd;
-    dmin = fdmin;
-  }
-}
-
-// ---------------------------------------------------------------- symmetric super-blocks
-
-namespace {
-
-template <class Levels>
-double eval_sym(const float* x, const float* w, int n, const Levels& levels, float d, int sc, uint8_t* q) {
-  const float e = d * float(sc);
-  double err = 0;
-  if (e == 0) {
-    const uint8_t z = uint8_t(levels.index(0.f));
-    for (int i = 0; i < n; ++i) {
-      q[i] = z;
-      err += double(w[i]) * x[i] * x[i];
-    }
-    return err;
-  }
-  const float inv = 1.f / e;
-  for (int i = 0; i < n; ++i) {
-    const int l = levels.index(x[i] * inv);
-    q[i] = uint8_t(l);
-    const float diff = x[i] - e * levels.value(l);
-    err += double(w[i]) * diff * diff;
-  }
-  return err;
-}
-
-template <class Levels>
-double choose_sym(const float* x, const float* w, const SymShape& sh, const Levels& levels, float s, float d,
-                  int& sc_out, uint8_t* q_out) {
-  int c[2] = {0, 0};
-  int nc = 1;
-  if (d != 0 && s != 0) {
-    const float f = std::clamp(s / d, float(sh.sc_lo), float(sh.sc_hi));
-    const int fl = int(std::floor(f));
-    c[0] = std::clamp(fl, sh.sc_lo, sh.sc_hi);
-    c[1] = std::clamp(fl + 1, sh.sc_lo, sh.sc_hi);
-    nc = c[1] != c[0] ? 2 : 1;
-  }
-  uint8_t qtmp[QK_K];
-  double best = std::numeric_limits<double>::infinity();
-  int best_sc = 0;
-  for (int a = 0; a < nc; ++a) {
-    const double err = eval_sym(x, w, sh.sub_len, levels, d, c[a], qtmp);
-    if (err < best) {
-      best = err;
-      best_sc = c[a];
-      std::memcpy(q_out, qtmp, size_t(sh.sub_len));
-    }
-  }
-  for (int it = 0; it < 2 && d != 0; ++it) {
-    double sxq = 0, sq2 = 0;
-    for (int i = 0; i < sh.sub_len; ++i) {
-      const double v = levels.value(q_out[i]);
-      sxq += double(w[i]) * x[i] * v;
-      sq2 += double(w[i]) * v * v;
-    }
-    if (!(sq2 > 0)) break;
-    const float e = float(sxq / sq2);
-    const int nsc = nearest_int(std::clamp(e / d, float(sh.sc_lo), float(sh.sc_hi)));
-    if (nsc == best_sc) break;
-    const double err = eval_sym(x, w, sh.sub_len, levels, d, nsc, qtmp);
-    if (!(err < best)) break;
-    best = err;
-    best_sc = nsc;
-    std::memcpy(q_out, qtmp, size_t(sh.sub_len));
-  }
-  sc_out = best_sc;
-  return best;
-}
-
-}  // namespace
-
-template <class Levels>
-void solve_sym_superblock(const SymShape& sh, const Levels& levels, const float* x, const float* w,
-                          SymResult& out) {
-  const int ns = sh.n_sub, L = sh.sub_len;
-  float s[16], ws[16];
-  for (int j = 0; j < ns; ++j) {
-    const ScaleFit f = fit_scale(x + j * L, w + j * L, L, levels, sh.steps, sh.step);
-    s[j] = f.scale;
-    ws[j] = float(f.sum_wq2);
-  }
-  const IntLevels lattice{sh.sc_lo, sh.sc_hi};
-  const float lattice_step = 0.15f / float(-sh.sc_lo);
-  float d = round_to_fp16(clamp_fp16_range(fit_scale(s, ws, ns, lattice, 4, lattice_step).scale));
-
-  double best_err = std::numeric_limits<double>::infinity();
-  SymResult cur;
-  for (int round = 0; round < 4; ++round) {
-    double err = 0;
-    for (int j = 0; j < ns; ++j) err += choose_sym(x + j * L, w + j * L, sh, levels, s[j], d, cur.sc[j], cur.q + j * L);
-    if (err < best_err) {
-      best_err = err;
-      cur.d = float_to_fp16(d);
-      out = cur;
-    } else {
-      break;
-    }
-    double sxa = 0, saa = 0;
-    for (int j = 0; j < ns; ++j) {
-      for (int i = 0; i < L; ++i) {
-        const double a = double(cur.sc[j]) * levels.value(cur.q[j * L + i]);
-        sxa += double(w[j * L + i]) * x[j * L + i] * a;
-        saa += double(w[j * L + i]) * a * a;
-      }
-    }
-    if (!(saa > 0)) break;
-    const float nd = round_to_fp16(clamp_fp16_range(float(sxa / saa)));
-    if (nd == d) break;
-    d = nd;
-  }
-}
-
-// ---------------------------------------------------------------- single-scale blocks
-
-template <class Levels>
-static double eval_single(const float* x, const float* w, int n, const Levels& levels, float d, uint8_t* q) {
-  if (d == 0) {
-    const uint8_t z = uint8_t(levels.index(0.f));
-    double err = 0;
-    for (int i = 0; i < n; ++i) {
-      q[i] = z;
-      err += double(w[i]) * x[i] * x[i];
-    }
-    return err;
-  }
-  const float inv = 1.f / d;
-  double err = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = levels.index(x[i] * inv);
-    q[i] = uint8_t(l);
-    const float diff = x[i] - levels.value(l) * d;
-    err += double(w[i]) * diff * diff;
-  }
-  return err;
-}
-
-template <class Levels>
-uint16_t solve_single_scale(const float* x, const float* w, int n, const Levels& levels, int steps, float step,
-                            uint8_t* q) {
-  const ScaleFit f = fit_scale(x, w, n, levels, steps, step);
-  uint16_t best_d = float_to_fp16(clamp_fp16_range(f.scale));
-  uint8_t qtmp[QK_K];
-  double best = eval_single(x, w, n, levels, fp16_to_float(best_d), q);
-  // Least-squares d for the current rounding, then the fp16 neighbours.
-  for (int it = 0; it < 2; ++it) {
-    double sxq = 0, sq2 = 0;
-    for (int i = 0; i < n; ++i) {
-      const double v = levels.value(q[i]);
-      sxq += double(w[i]) * x[i] * v;
-      sq2 += double(w[i]) * v * v;
-    }
-    if (!(sq2 > 0)) break;
-    const uint16_t nd = float_to_fp16(clamp_fp16_range(float(sxq / sq2)));
-    if (nd == best_d) break;
-    const double err = eval_single(x, w, n, levels, fp16_to_float(nd), qtmp);
-    if (!(err < best)) break;
-    best = err;
-    best_d = nd;
-    std::memcpy(q, qtmp, size_t(n));
-  }
-  if ((best_d & 0x7fff) != 0 && (best_d & 0x7fff) < 0x7bff) {
-    for (int delta : {-1, 1}) {
-      const uint16_t nd = uint16_t(best_d + delta);
-      const double err = eval_single(x, w, n, levels, fp16_to_float(nd), qtmp);
-      if (err < best) {
-        best = err;
-        best_d = nd;
-        std::memcpy(q, qtmp, size_t(n));
-        break;
-      }
-    }
-  }
-  return best_d;
-}
-
-static double eval_affine(const float* x, const float* w, int n, int nmax, float d, float m, uint8_t* q) {
-  double err = 0;
-  const float inv = d != 0 ? 1.f / d : 0.f;
-  for (int i = 0; i < n; ++i) {
-    const int l = d != 0 ? nearest_int(std::clamp((x[i] - m) * inv, 0.f, float(nmax))) : 0;
-    q[i] = uint8_t(l);
-    const float diff = x[i] - (float(l) * d + m);  // as the dequantizer: q*d + m
-    err += double(w[i]) * diff * diff;
-  }
-  return err;
-}
-
-void solve_single_affine(const float* x, const float* w, int n, int nmax, uint16_t* d_out, uint16_t* m_out,
-                         uint8_t* q) {
-  const AffineFit f = fit_affine(x, w, n, nmax, 9, 0.1f, true);
-  uint16_t bd = float_to_fp16(clamp_fp16_range(f.scale)), bm = float_to_fp16(clamp_fp16_range(f.offset));
-  uint8_t qtmp[QK_K];
-  double best = eval_affine(x, w, n, nmax, fp16_to_float(bd), fp16_to_float(bm), q);
-  for (int it = 0; it < 3; ++it) {
-    AffineSums s;
-    for (int i = 0; i < n; ++i) {
-      s.w += w[i];
-      s.x += double(w[i]) * x[i];
-      s.q += double(w[i]) * q[i];
-      s.q2 += double(w[i]) * q[i] * q[i];
-      s.xq += double(w[i]) * x[i] * q[i];
-    }
-    double scale, offset, score;
-    if (!solve_affine(s, true, scale, offset, score)) break;
-    const uint16_t nd = float_to_fp16(clamp_fp16_range(float(scale)));
-    const uint16_t nm = float_to_fp16(clamp_fp16_range(float(offset)));
-    if (nd == bd && nm == bm) break;
-    const double err = eval_affine(x, w, n, nmax, fp16_to_float(nd), fp16_to_float(nm), qtmp);
-    if (!(err < best)) break;
-    best = err;
-    bd = nd;
-    bm = nm;
-    std::memcpy(q, qtmp, size_t(n));
-  }
-  *d_out = bd;
-  *m_out = bm;
 }
 
 void make_weights(const float* importance, int n, int group, float* w) {
@@ -563,15 +300,7 @@ void make_weights(const float* importance, int n, int group, float* w) {
   }
 }
 
-template ScaleFit fit_scale<IntLevels>(const float*, const float*, int, const IntLevels&, int, float);
-template ScaleFit fit_scale<Iq4Levels>(const float*, const float*, int, const Iq4Levels&, int, float);
-template void solve_sym_superblock<IntLevels>(const SymShape&, const IntLevels&, const float*, const float*,
-                                              SymResult&);
-template void solve_sym_superblock<Iq4Levels>(const SymShape&, const Iq4Levels&, const float*, const float*,
-                                              SymResult&);
-template uint16_t solve_single_scale<IntLevels>(const float*, const float*, int, const IntLevels&, int, float,
-                                                uint8_t*);
-template uint16_t solve_single_scale<Iq4Levels>(const float*, const float*, int, const Iq4Levels&, int, float,
-                                                uint8_t*);
+template ScaleFit fit_scale<IntLevels>(const float*, const float*, int, const IntLevels&, float);
+template ScaleFit fit_scale<Iq4Levels>(const float*, const float*, int, const Iq4Levels&, float);
 
 }  // namespace lowbit::quant::ref

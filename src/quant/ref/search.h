@@ -3,9 +3,10 @@
 //   E = sum_i w_i (x_i - xhat_i)^2.
 //
 // Method (used by every K-quant and IQ4 format):
-//  1. per sub-block, a continuous fit: try a small grid of inverse scales,
-//     round, solve the least-squares scale (and offset) for that rounding,
-//     keep the best, then polish by re-rounding at the fitted scale;
+//  1. per sub-block, a continuous fit: over a window of inverse scales, score
+//     each rounding by its least-squares scale (and offset) error, keep the
+//     best, then polish by re-rounding at the fitted scale (search.cpp does
+//     this with bucketed level crossings instead of a pass per candidate);
 //  2. quantize the sub-block scales onto the super-block's integer lattice
 //     d * sc (the same fit, weighted by each sub-block's sensitivity);
 //  3. alternate: for the fp16-rounded d, pick each sub-block's integer scale
@@ -43,6 +44,7 @@ struct IntLevels {
   int lo, hi;
   float min_value() const { return float(lo); }
   float max_value() const { return float(hi); }
+  int count() const { return hi - lo + 1; }
   int index(float v) const { return nearest_int(std::clamp(v, float(lo), float(hi))) - lo; }
   float value(int k) const { return float(lo + k); }
 };
@@ -52,6 +54,7 @@ struct IntLevels {
 struct Iq4Levels {
   float min_value() const { return -127.f; }
   float max_value() const { return 113.f; }
+  int count() const { return 16; }
   int index(float v) const;
   float value(int k) const { return float(kvalues_iq4nl[k]); }
 };
@@ -62,11 +65,12 @@ struct ScaleFit {
   double sum_wq2 = 0;  // sum w * level^2 at the fit: the sensitivity to a scale error
 };
 
-// Best scale for x ~ scale * level(q) over weights w (n values, w >= 0).
-// Tries the inverse scales t0 * (1 + k * step), k = -steps..steps, for t0
-// mapping the largest |x| onto either end of the level set; then polishes.
+// Best scale for x ~ scale * level(q) over weights w (n <= 256 values, w >= 0).
+// Searches the inverse scales that put the first weight to reach an end level
+// within `span` level units of it (both signs of the scale), then polishes by
+// re-rounding at the fitted scale.
 template <class Levels>
-ScaleFit fit_scale(const float* x, const float* w, int n, const Levels& levels, int steps, float step);
+ScaleFit fit_scale(const float* x, const float* w, int n, const Levels& levels, float span);
 
 // Result of an affine fit x ~ scale * q + offset, q in 0..nmax.
 struct AffineFit {
@@ -77,10 +81,9 @@ struct AffineFit {
 };
 
 // Best affine fit; the offset is kept <= 0 unless allow_positive_offset
-// (K-quants store the min as a non-negative amount subtracted).
-// Tries the inverse scales (nmax + k * step) / (max - min), k = -steps..steps.
-AffineFit fit_affine(const float* x, const float* w, int n, int nmax, int steps, float step,
-                     bool allow_positive_offset);
+// (K-quants store the min as a non-negative amount subtracted). Searches the
+// roundings q = round(T (x - min)) for T in [(nmax - span), (nmax + span)] / (max - min).
+AffineFit fit_affine(const float* x, const float* w, int n, int nmax, float span, bool allow_positive_offset);
 
 // ---- super-block solvers (step 2 and 3 above)
 
@@ -90,8 +93,7 @@ struct MinMaxShape {
   int sub_len;  // weights per sub-block
   int nmax;     // largest q
   int sc_max;   // largest sc / mc
-  int steps;    // grid half-width of the sub-block fit
-  float step;
+  float span;   // search window of the sub-block fit (fit_affine)
 };
 struct MinMaxResult {
   uint16_t d = 0, dmin = 0;  // fp16 bits
@@ -106,8 +108,7 @@ struct SymShape {
   int n_sub;
   int sub_len;
   int sc_lo, sc_hi;
-  int steps;
-  float step;
+  float span;  // search window of the sub-block fit (fit_scale)
 };
 struct SymResult {
   uint16_t d = 0;
@@ -121,8 +122,7 @@ void solve_sym_superblock(const SymShape& shape, const Levels& levels, const flo
 // A single fp16 scale for the whole block: x ~ d * level(q).
 // Returns the fp16 bits of d and the level indices in q.
 template <class Levels>
-uint16_t solve_single_scale(const float* x, const float* w, int n, const Levels& levels, int steps, float step,
-                            uint8_t* q);
+uint16_t solve_single_scale(const float* x, const float* w, int n, const Levels& levels, float span, uint8_t* q);
 
 // x ~ d * q + m with fp16 d and m, q in 0..nmax (Q4_1 / Q5_1 with importance).
 void solve_single_affine(const float* x, const float* w, int n, int nmax, uint16_t* d, uint16_t* m, uint8_t* q);

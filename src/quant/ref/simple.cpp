@@ -53,7 +53,7 @@ void quantize_row_q4_0(const float* x, void* vy, int64_t n, const float* importa
   for (int64_t i = 0; i < nb; ++i, x += QK) {
     if (importance) {
       make_weights(importance + i * QK, QK, QK, w);
-      y[i].d = solve_single_scale(x, w, QK, IntLevels{-8, 7}, 9, 0.0125f, q);
+      y[i].d = solve_single_scale(x, w, QK, IntLevels{-8, 7}, 1.f, q);
       pack_nibbles(q, y[i].qs);
       continue;
     }
@@ -132,7 +132,7 @@ void quantize_row_q5_0(const float* x, void* vy, int64_t n, const float* importa
   for (int64_t i = 0; i < nb; ++i, x += QK) {
     if (importance) {
       make_weights(importance + i * QK, QK, QK, w);
-      y[i].d = solve_single_scale(x, w, QK, IntLevels{-16, 15}, 9, 0.00625f, q);
+      y[i].d = solve_single_scale(x, w, QK, IntLevels{-16, 15}, 1.f, q);
     } else {
       const float d = signed_absmax(x, QK) / -16;
       const float id = d ? 1.0f / d : 0.0f;
