@@ -224,6 +224,24 @@ TEST(Quantize, DegenerateInputs) {
   }
 }
 
+// Finite but enormous weights (squared errors overflow float) still give a
+// complete, finite result, the same on every call.
+TEST(Quantize, HugeValuesStayFiniteAndDeterministic) {
+  const int64_t n = 256;
+  std::vector<float> x(size_t(n) * 2);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 ? 1e30f : -3e29f) * float(1 + i % 7);
+  for (GgmlType t : kQuantizable) {
+    if (t == GgmlType::F16) continue;  // overflows to inf by definition
+    std::vector<uint8_t> a(row_bytes(t, n) * 2, 0), b(row_bytes(t, n) * 2, 0xff);
+    quantize_rows(t, x.data(), a.data(), 2, n);
+    quantize_rows(t, x.data(), b.data(), 2, n);
+    EXPECT_EQ(a, b) << type_name(t);
+    std::vector<float> y(x.size());
+    for (int r = 0; r < 2; ++r) dequantize_row(t, a.data() + size_t(r) * row_bytes(t, n), y.data() + r * n, n);
+    for (float v : y) ASSERT_TRUE(std::isfinite(v)) << type_name(t);
+  }
+}
+
 TEST(Quantize, Q8KHoldsScaledValuesAndBlockSums) {
   const std::vector<float> x = gaussian(512, 11);
   std::vector<BlockQ8_K> q(2);

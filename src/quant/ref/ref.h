@@ -9,7 +9,8 @@
 // Guarantees:
 //  - every dequantizer matches ggml's to_float bit for bit;
 //  - Q8_0, Q8_1, Q8_K, and Q4_0/Q4_1/Q5_0/Q5_1 without importance give the same
-//    bytes as llama.cpp's reference quantizers;
+//    bytes as llama.cpp's reference quantizers (unless a block's fp16 scale
+//    would overflow: ggml stores inf, lowbit the largest finite fp16);
 //  - the K-quants and IQ4 formats search for the least (importance-weighted)
 //    squared error; see kquant_*.cpp for the method.
 #pragma once

@@ -2,7 +2,8 @@
 //
 // Without importance the quantizers repeat llama.cpp's reference arithmetic
 // step for step (same float operations, same truncations, fp16 rounding to
-// nearest even), so the bytes are identical. With importance, Q4_0/Q5_0 and
+// nearest even), so the bytes are identical (except for weights so large that
+// ggml's fp16 scale would overflow to inf: lowbit stores the largest finite). With importance, Q4_0/Q5_0 and
 // Q4_1/Q5_1 search the scale (and min) for the least weighted error
 // (search.h); Q8_0/Q8_1 have nothing to search and ignore it.
 #include <algorithm>
@@ -18,6 +19,10 @@
 namespace lowbit::quant::ref {
 
 namespace {
+
+// fp16 of a block scale as ggml stores it, except that a scale beyond the
+// fp16 range (weights above ~5e5) becomes the largest finite fp16, not inf.
+uint16_t scale_to_fp16(float v) { return float_to_fp16(clamp_fp16_range(v)); }
 
 // Largest-magnitude value of a block (the first one wins ties), as ggml picks it.
 float signed_absmax(const float* x, int n) {
@@ -59,7 +64,7 @@ void quantize_row_q4_0(const float* x, void* vy, int64_t n, const float* importa
     }
     const float d = signed_absmax(x, QK) / -8;
     const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = float_to_fp16(d);
+    y[i].d = scale_to_fp16(d);
     for (int j = 0; j < QK; ++j) {
       const float v = x[j] * id;
       q[j] = uint8_t(std::min(15, int(int8_t(v + 8.5f))));
@@ -100,8 +105,8 @@ void quantize_row_q4_1(const float* x, void* vy, int64_t n, const float* importa
     }
     const float d = (max - min) / 15;
     const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = float_to_fp16(d);
-    y[i].m = float_to_fp16(min);
+    y[i].d = scale_to_fp16(d);
+    y[i].m = scale_to_fp16(min);
     for (int j = 0; j < QK; ++j) {
       const float v = (x[j] - min) * id;
       q[j] = uint8_t(std::min(15, int(int8_t(v + 0.5f))));
@@ -136,7 +141,7 @@ void quantize_row_q5_0(const float* x, void* vy, int64_t n, const float* importa
     } else {
       const float d = signed_absmax(x, QK) / -16;
       const float id = d ? 1.0f / d : 0.0f;
-      y[i].d = float_to_fp16(d);
+      y[i].d = scale_to_fp16(d);
       for (int j = 0; j < QK; ++j) {
         const float v = x[j] * id;
         q[j] = uint8_t(std::min(31, int(int8_t(v + 16.5f))));
@@ -181,8 +186,8 @@ void quantize_row_q5_1(const float* x, void* vy, int64_t n, const float* importa
       }
       const float d = (max - min) / 31;
       const float id = d ? 1.0f / d : 0.0f;
-      y[i].d = float_to_fp16(d);
-      y[i].m = float_to_fp16(min);
+      y[i].d = scale_to_fp16(d);
+      y[i].m = scale_to_fp16(min);
       for (int j = 0; j < QK; ++j) {
         const float v = (x[j] - min) * id;
         q[j] = uint8_t(v + 0.5f);  // ggml: no clamp here; v <= 31 by construction
@@ -218,7 +223,7 @@ void quantize_row_q8_0(const float* x, void* vy, int64_t n, const float*) {
     for (int j = 0; j < QK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127;
     const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = float_to_fp16(d);
+    y[i].d = scale_to_fp16(d);
     for (int j = 0; j < QK; ++j) y[i].qs[j] = int8_t(std::round(x[j] * id));  // half away from zero
   }
 }
@@ -238,13 +243,13 @@ void quantize_row_q8_1(const float* x, void* vy, int64_t n, const float*) {
     for (int j = 0; j < QK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127;
     const float id = d ? 1.0f / d : 0.0f;
-    y[i].d = float_to_fp16(d);
+    y[i].d = scale_to_fp16(d);
     int sum = 0;
     for (int j = 0; j < QK; ++j) {
       y[i].qs[j] = int8_t(std::round(x[j] * id));
       sum += y[i].qs[j];
     }
-    y[i].s = float_to_fp16(float(sum) * d);
+    y[i].s = scale_to_fp16(float(sum) * d);
   }
 }
 

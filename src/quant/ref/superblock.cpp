@@ -44,6 +44,7 @@ void minmax_levels(const float* x, int n, int nmax, float e, float o, uint8_t* q
 struct Choice {
   int sc = 0, mc = 0;
   float err = std::numeric_limits<float>::infinity();
+  bool valid = false;  // set by the first candidate, even when its error overflowed
 };
 
 // Sums of a sub-block's rounding q: sum w q, sum w q^2, sum w x q.
@@ -74,7 +75,7 @@ Choice choose_minmax(const float* x, const float* w, const MinMaxShape& sh, floa
   Choice best;
   auto consider = [&](int sc, int mc) {
     const float err = minmax_error(x, w, L, sh.nmax, d * float(sc), dmin * float(mc));
-    if (err < best.err) best = Choice{sc, mc, err};
+    if (err < best.err || !best.valid) best = Choice{sc, mc, err, true};
   };
   auto mins_for = [&](int sc) {
     if (!(dmin > 0)) {
@@ -146,7 +147,7 @@ void solve_minmax_superblock(const MinMaxShape& sh, const float* x, const float*
       cur[j] = choose_minmax(x + j * L, w + j * L, sh, s[j], m[j], sw[j], sx[j], d, dmin, q + j * L, sums[j]);
       err += cur[j].err;
     }
-    if (!(err < best_err)) break;
+    if (round > 0 && !(err < best_err)) break;  // (round 0 always counts: errors may overflow to inf)
     best_err = err;
     out.d = float_to_fp16(d);
     out.dmin = float_to_fp16(dmin);
@@ -214,7 +215,7 @@ Choice choose_sym(const float* x, const float* w, const SymShape& sh, const Leve
   Choice best;
   auto consider = [&](int sc) {
     const float err = sym_error(x, w, sh.sub_len, levels, d * float(sc));
-    if (err < best.err) best = Choice{sc, 0, err};
+    if (err < best.err || !best.valid) best = Choice{sc, 0, err, true};
   };
   if (d == 0 || s == 0) {
     consider(0);
@@ -262,7 +263,7 @@ void solve_sym_superblock(const SymShape& sh, const Levels& levels, const float*
       cur[j] = choose_sym(x + j * L, w + j * L, sh, levels, s[j], d);
       err += cur[j].err;
     }
-    if (!(err < best_err)) break;
+    if (round > 0 && !(err < best_err)) break;  // (round 0 always counts: errors may overflow to inf)
     best_err = err;
     out.d = float_to_fp16(d);
     for (int j = 0; j < ns; ++j) {
