@@ -35,7 +35,8 @@ CommandRegistration quantize_command(
       app.add_option("-t,--threads", args->threads, "Worker threads (default: all cores)");
       app.add_option("--imatrix", args->imatrix, "Importance matrix from llama.cpp's llama-imatrix (.dat)");
       app.add_option("--tensor-type", args->tensor_types,
-                     "PATTERN=TYPE: tensors whose name matches the regex PATTERN get TYPE (repeatable; last wins)");
+                     "PATTERN=TYPE: tensors whose name matches the regex PATTERN get TYPE (repeatable; last wins)")
+          ->allow_extra_args(false);  // one PATTERN=TYPE per flag, so the model path is never swallowed
       app.add_flag("--pure", args->pure, "No per-tensor mix: every weight matrix gets the preset's base type");
       app.add_option("--output-type", args->output_type, "Type for output.weight");
       app.add_option("--embd-type", args->embd_type, "Type for token_embd.weight");
