@@ -1,5 +1,6 @@
 // Dispatch of the block formats: one FormatOps entry per ggml type, filled
-// with the scalar references from quant/ref/; argument and input checks for
+// with the scalar references from quant/ref/ (the quantizers of quant/fast/
+// replace them for the active ISA); argument and input checks for
 // the public quantize_rows / dequantize_row.
 #include "quant/formats.h"
 
@@ -7,6 +8,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/isa.h"
+#include "quant/fast/fast.h"
 #include "quant/ref/ref.h"
 
 namespace lowbit::quant {
@@ -45,6 +48,28 @@ const std::array<FormatOps, kTableSize>& reference_table() {
 
 const FormatOps kNone{};
 
+// The reference table with the quantizers an ISA's fast/ files provide.
+std::array<FormatOps, kTableSize> make_fast_table(QuantizeRowFn (*lookup)(GgmlType)) {
+  std::array<FormatOps, kTableSize> t = reference_table();
+  for (size_t i = 0; i < kTableSize; ++i) {
+    if (QuantizeRowFn f = t[i].quantize_row ? lookup(GgmlType(i)) : nullptr) t[i].quantize_row = f;
+  }
+  return t;
+}
+
+const std::array<FormatOps, kTableSize>& active_table() {
+  const Isa isa = active_isa();
+  if (isa >= Isa::Avx512) {
+    static const std::array<FormatOps, kTableSize> table = make_fast_table(fast::avx512_quantize_row);
+    return table;
+  }
+  if (isa >= Isa::Avx2) {
+    static const std::array<FormatOps, kTableSize> table = make_fast_table(fast::avx2_quantize_row);
+    return table;
+  }
+  return reference_table();
+}
+
 // Throws naming the first non-finite value of a row.
 void check_finite_row(GgmlType type, const float* row, int64_t row_index, int64_t n) {
   for (int64_t c = 0; c < n; ++c) {
@@ -62,7 +87,10 @@ const FormatOps& reference_ops(GgmlType type) {
   return id < kTableSize ? reference_table()[id] : kNone;
 }
 
-const FormatOps& format_ops(GgmlType type) { return reference_ops(type); }
+const FormatOps& format_ops(GgmlType type) {
+  const auto id = size_t(type);
+  return id < kTableSize ? active_table()[id] : kNone;
+}
 
 bool can_quantize(GgmlType type) { return type != GgmlType::Q8_1 && format_ops(type).quantize_row != nullptr; }
 

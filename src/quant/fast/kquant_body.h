@@ -1,0 +1,640 @@
+// Vectorized K-quant / IQ4 searches, written once over a 16-lane float vector
+// type V (defined by the including *_avx512.cpp / *_avx2.cpp before this
+// header, with the operations listed in kquant_avx512.cpp). NOT a standalone
+// header: include it only from an ISA file, inside that file's namespace.
+//
+// Layout: 16 consecutive sub-blocks are processed together, one per lane
+// (a Group; 1 super-block of 16 sub-blocks or 2 of 8). Row X[i] holds
+// element i of every sub-block, so every per-sub-block loop of the scalar
+// reference (quant/ref/search.h) becomes one pass over X[0..L) with no
+// horizontal work. The method is the reference's, with a grid of candidate
+// inverse scales in place of its bucketed crossing sweep:
+//  1. per sub-block: grid over the reference's window, polish twice;
+//  2. per super-block: the sub-block scales onto the d * sc lattice with the
+//     reference's own scalar fit (ref::fit_scale: 8-16 values, cheap);
+//  3. alternate: pick each sub-block's integers near the lattice by exact
+//     error, then least-squares d (and dmin) in fp16; keep the best.
+// Output depends only on the input block, never on threads or batching.
+
+constexpr int kLanes = 16;
+constexpr int kGrid = 16;  // candidate inverse scales per sign in step 1
+
+struct Group {
+  int L = 0;  // weights per sub-block (16 or 32)
+  V x[32], w[32];
+};
+
+// Fills g from 16 sub-blocks of L weights at x; sub-blocks >= valid are zeros.
+// Importance per column (or null); a sub-block whose importance sums to <= 0
+// gets ones, like ref::make_weights.
+inline void load_group(Group& g, const float* x, const float* importance, int L, int valid) {
+  alignas(64) float xt[32][kLanes], wt[32][kLanes];
+  g.L = L;
+  for (int j = 0; j < kLanes; ++j) {
+    if (j >= valid) {
+      for (int i = 0; i < L; ++i) xt[i][j] = 0.f, wt[i][j] = 1.f;
+      continue;
+    }
+    const float* xs = x + j * L;
+    float sum = 0;
+    if (importance) {
+      const float* ws = importance + j * L;
+      for (int i = 0; i < L; ++i) sum += ws[i];
+      if (sum > 0)
+        for (int i = 0; i < L; ++i) wt[i][j] = ws[i];
+    }
+    if (!(sum > 0))
+      for (int i = 0; i < L; ++i) wt[i][j] = 1.f;
+    for (int i = 0; i < L; ++i) xt[i][j] = xs[i];
+  }
+  for (int i = 0; i < L; ++i) {
+    g.x[i] = V::load(xt[i]);
+    g.w[i] = V::load(wt[i]);
+  }
+}
+
+inline V clampv(V v, float lo, float hi) { return vmin(vmax(v, V(lo)), V(hi)); }
+inline V inv_or_zero(V e) { return sel(ne(e, V(0.f)), V(1.f) / e, V(0.f)); }
+inline float lane_sum(const float* a, int first, int n) {
+  float s = 0;
+  for (int j = first; j < first + n; ++j) s += a[j];
+  return s;
+}
+
+// ============================================================ scale and min
+
+struct MinMaxShapeF {
+  int ns, L, nmax, M;
+  float span;
+};
+struct MinMaxOutF {
+  uint16_t d = 0, dmin = 0;
+  uint8_t sc[16] = {}, mc[16] = {}, q[QK_K] = {};
+};
+
+// Least-squares score (sum w x^2 minus the error) of the rounding whose sums
+// are given, offset <= 0 (see ref fit_affine); -inf when not fittable.
+inline V affine_score(V sw, V sx, V sq, V sq2, V sxq) {
+  const V det = sw * sq2 - sq * sq;
+  const M offset_positive = gt(sq2 * sx - sq * sxq, V(0.f));
+  const M no_det = le(det, V(1e-9f) * sw * sq2);
+  const V cov = sxq - sq * sx / sw, varq = sq2 - sq * sq / sw;
+  const V score_a = cov * cov / varq + sx * sx / sw;
+  const V score_b = sxq * sxq / sq2;
+  const V ninf(-INFINITY);
+  const V a = sel(gt(sw * sxq - sx * sq, V(0.f)), score_a, ninf);
+  const V b = sel(gt(sxq, V(0.f)), score_b, ninf);
+  return sel(offset_positive | no_det, b, a);
+}
+inline void affine_solve(V sw, V sx, V sq, V sq2, V sxq, V& scale, V& offset) {
+  const V det = sw * sq2 - sq * sq;
+  const M offset_positive = gt(sq2 * sx - sq * sxq, V(0.f));
+  const M no_det = le(det, V(1e-9f) * sw * sq2);
+  const V cov = sxq - sq * sx / sw, varq = sq2 - sq * sq / sw;
+  const V sa = cov / varq;
+  const V oa = (sx - sa * sq) / sw;
+  const M use_b = offset_positive | no_det;
+  scale = sel(use_b, sxq / sq2, sa);
+  offset = sel(use_b, V(0.f), oa);
+}
+
+inline void affine_sums(const Group& g, int nmax, V inv, V base, V& sq, V& sq2, V& sxq) {
+  sq = sq2 = sxq = V(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    const V q = vmin(vround(vmax((g.x[i] - base) * inv, V(0.f))), V(float(nmax)));
+    const V wq = g.w[i] * q;
+    sq = sq + wq;
+    sq2 = fmadd(wq, q, sq2);
+    sxq = fmadd(wq, g.x[i], sxq);
+  }
+}
+
+inline V minmax_error(const Group& g, int nmax, V e, V o) {
+  const V inv = sel(gt(e, V(0.f)), V(1.f) / e, V(0.f));
+  V err(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    const V q = vmin(vround(vmax((g.x[i] + o) * inv, V(0.f))), V(float(nmax)));
+    const V diff = g.x[i] - (e * q - o);
+    err = fmadd(g.w[i] * diff, diff, err);
+  }
+  return err;
+}
+
+inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_super, MinMaxOutF* out) {
+  const float nmax = float(sh.nmax), Mx = float(sh.M);
+  V mn(0.f), mx = g.x[0], sw(0.f), sx(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    mn = vmin(mn, g.x[i]);
+    mx = vmax(mx, g.x[i]);
+    sw = sw + g.w[i];
+    sx = fmadd(g.w[i], g.x[i], sx);
+  }
+  // Step 1: grid over T in [t0, t1] / range, then polish.
+  const V range = mx - mn;
+  const V inv_range = sel(gt(range, V(0.f)), V(1.f) / range, V(0.f));
+  const float t0 = std::max(nmax - sh.span, 0.5f * nmax), t1 = nmax + sh.span;
+  V best(-INFINITY), bq(0.f), bq2(0.f), bxq(0.f);
+  for (int k = 0; k < kGrid; ++k) {
+    const V t = V(t0 + (t1 - t0) * float(k) / float(kGrid - 1)) * inv_range;
+    V sq, sq2, sxq;
+    affine_sums(g, sh.nmax, t, mn, sq, sq2, sxq);
+    const V score = affine_score(sw, sx, sq, sq2, sxq);
+    const M better = gt(score, best);
+    best = sel(better, score, best);
+    bq = sel(better, sq, bq);
+    bq2 = sel(better, sq2, bq2);
+    bxq = sel(better, sxq, bxq);
+  }
+  const M fitted = gt(best, V(-INFINITY));
+  V scale, offset;
+  affine_solve(sw, sx, bq, bq2, bxq, scale, offset);
+  for (int it = 0; it < 2; ++it) {
+    V sq, sq2, sxq;
+    affine_sums(g, sh.nmax, inv_or_zero(scale), offset, sq, sq2, sxq);
+    const V score = affine_score(sw, sx, sq, sq2, sxq);
+    V ns, no;
+    affine_solve(sw, sx, sq, sq2, sxq, ns, no);
+    const M better = gt(score, best) & gt(ns, V(0.f)) & fitted;
+    best = sel(better, score, best);
+    scale = sel(better, ns, scale);
+    offset = sel(better, no, offset);
+    bq2 = sel(better, sq2, bq2);
+  }
+  const M ok = fitted & gt(scale, V(0.f));
+  scale = sel(ok, scale, V(0.f));
+  offset = sel(ok, offset, vmin(V(0.f), sx / sw));
+  bq2 = sel(ok, bq2, V(0.f));
+
+  // Step 2: lattice per super-block (scalar reference fit over ns values).
+  alignas(64) float s[kLanes], m[kLanes], ws[kLanes], wm[kLanes], d[kLanes], dm[kLanes];
+  scale.store(s);
+  (V(0.f) - offset).store(m);
+  bq2.store(ws);
+  sw.store(wm);
+  const ref::IntLevels lattice{0, sh.M};
+  for (int b = 0; b < n_super; ++b) {
+    const int o = b * sh.ns;
+    const float db = ref::round_to_fp16(ref::clamp_fp16_range(ref::fit_scale(s + o, ws + o, sh.ns, lattice, 1.5f).scale));
+    const float dmb = ref::round_to_fp16(ref::clamp_fp16_range(ref::fit_scale(m + o, wm + o, sh.ns, lattice, 1.5f).scale));
+    for (int j = o; j < o + sh.ns; ++j) d[j] = db, dm[j] = dmb;
+  }
+  for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = dm[j] = 0;
+
+  // Step 3.
+  const V S = scale, Mn = V(0.f) - offset;
+  V D = V::load(d), DM = V::load(dm);
+  V qbest[32];
+  alignas(64) float best_sc[kLanes] = {}, best_mc[kLanes] = {};
+  float best_total[2] = {INFINITY, INFINITY};
+  bool done[2] = {false, n_super < 2};
+  for (int round = 0; round < 3; ++round) {
+    const M dpos = gt(D, V(0.f)), dmpos = gt(DM, V(0.f));
+    const V f = sel(dpos & gt(S, V(0.f)), vfloor(vmin(S / D, V(Mx))), V(0.f));
+    V berr(INFINITY), bsc(0.f), bmc(0.f);
+    bool first = true;
+    auto consider = [&](V sc, V mc) {
+      const V err = minmax_error(g, sh.nmax, D * sc, DM * mc);
+      const M better = first ? M(0xffffu) : lt(err, berr);
+      first = false;
+      berr = sel(better, err, berr);
+      bsc = sel(better, sc, bsc);
+      bmc = sel(better, mc, bmc);
+    };
+    for (int dsc = -1; dsc <= 1; ++dsc) {
+      const V sc = clampv(f + V(float(dsc)), 0.f, Mx);
+      const V o = vmax(V(0.f), Mn + (D * sc - S) * V(nmax * 0.5f));
+      const V gq = sel(dmpos, vfloor(vmin(o / DM, V(Mx))), V(0.f));
+      consider(sc, clampv(gq, 0.f, Mx));
+      consider(sc, sel(dmpos, vmin(gq + V(1.f), V(Mx)), V(0.f)));
+    }
+    // Least-squares (e, o) of the winner's rounding, snapped to the lattice.
+    {
+      V sq, sq2, sxq;
+      const V e = D * bsc, o = DM * bmc;
+      affine_sums(g, sh.nmax, sel(gt(e, V(0.f)), V(1.f) / e, V(0.f)), V(0.f) - o, sq, sq2, sxq);
+      const V det = sw * sq2 - sq * sq;
+      const M ok_det = gt(det, V(1e-9f) * sw * sq2);
+      const V el = (sw * sxq - sx * sq) / det, ol = (sq * sxq - sq2 * sx) / det;
+      const V sc = sel(dpos, vround(clampv(el / D, 0.f, Mx)), V(0.f));
+      const V mc = sel(dmpos, vround(clampv(ol / DM, 0.f, Mx)), V(0.f));
+      const V err = minmax_error(g, sh.nmax, D * sc, DM * mc);
+      const M better = ok_det & lt(err, berr);
+      berr = sel(better, err, berr);
+      bsc = sel(better, sc, bsc);
+      bmc = sel(better, mc, bmc);
+    }
+    // The winner's levels and sums.
+    V q[32];
+    V sq(0.f), sq2(0.f), sxq(0.f);
+    {
+      const V e = D * bsc, o = DM * bmc;
+      const V inv = sel(gt(e, V(0.f)), V(1.f) / e, V(0.f));
+      for (int i = 0; i < g.L; ++i) {
+        q[i] = vmin(vround(vmax((g.x[i] + o) * inv, V(0.f))), V(nmax));
+        const V wq = g.w[i] * q[i];
+        sq = sq + wq;
+        sq2 = fmadd(wq, q[i], sq2);
+        sxq = fmadd(wq, g.x[i], sxq);
+      }
+    }
+    alignas(64) float err_l[kLanes], sc_l[kLanes], mc_l[kLanes], sq_l[kLanes], sq2_l[kLanes], sxq_l[kLanes],
+        sx_l[kLanes];
+    berr.store(err_l);
+    bsc.store(sc_l);
+    bmc.store(mc_l);
+    sq.store(sq_l);
+    sq2.store(sq2_l);
+    sxq.store(sxq_l);
+    sx.store(sx_l);
+    uint32_t commit = 0;
+    for (int b = 0; b < n_super; ++b) {
+      if (done[b]) continue;
+      const int o = b * sh.ns;
+      const float total = lane_sum(err_l, o, sh.ns);
+      if (round > 0 && !(total < best_total[b])) {
+        done[b] = true;
+        continue;
+      }
+      best_total[b] = total;
+      commit |= ((1u << sh.ns) - 1) << o;
+      out[b].d = float_to_fp16(d[o]);
+      out[b].dmin = float_to_fp16(dm[o]);
+      for (int j = o; j < o + sh.ns; ++j) best_sc[j] = sc_l[j], best_mc[j] = mc_l[j];
+      // Least-squares d, dmin for these integers: x ~ d * (sc q) - dmin * mc.
+      double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
+      for (int j = o; j < o + sh.ns; ++j) {
+        const double sc = sc_l[j], mc = mc_l[j];
+        saa += sc * sc * sq2_l[j];
+        sab += sc * mc * sq_l[j];
+        sbb += mc * mc * wm[j];
+        sxa += sc * sxq_l[j];
+        sxb += mc * sx_l[j];
+      }
+      const double det = saa * sbb - sab * sab;
+      double nd = d[o], ndm = dm[o];
+      if (sbb > 0 && det > 1e-12 * saa * sbb) {
+        nd = (sxa * sbb - sab * sxb) / det;
+        ndm = (sab * sxa - saa * sxb) / det;
+      } else if (saa > 0) {
+        nd = (sxa + dm[o] * sab) / saa;
+      }
+      const float fd = ref::round_to_fp16(ref::clamp_fp16_range(float(std::max(nd, 0.0))));
+      const float fdm = ref::round_to_fp16(ref::clamp_fp16_range(float(std::max(ndm, 0.0))));
+      if (fd == d[o] && fdm == dm[o]) done[b] = true;
+      for (int j = o; j < o + sh.ns; ++j) d[j] = fd, dm[j] = fdm;
+    }
+    if (commit) {
+      const M cm = M(uint32_t(commit));
+      for (int i = 0; i < g.L; ++i) qbest[i] = sel(cm, q[i], round == 0 ? q[i] : qbest[i]);
+    }
+    if (done[0] && done[1]) break;
+    D = V::load(d);
+    DM = V::load(dm);
+  }
+  alignas(64) float qt[32][kLanes];
+  for (int i = 0; i < g.L; ++i) qbest[i].store(qt[i]);
+  for (int b = 0; b < n_super; ++b) {
+    for (int j = 0; j < sh.ns; ++j) {
+      const int lane = b * sh.ns + j;
+      out[b].sc[j] = uint8_t(best_sc[lane]);
+      out[b].mc[j] = uint8_t(best_mc[lane]);
+      for (int i = 0; i < g.L; ++i) out[b].q[j * g.L + i] = uint8_t(qt[i][lane]);
+    }
+  }
+}
+
+// ============================================================ signed scale
+
+// Levels x ~ e * level: integers lo..hi, or the 16 IQ4 values.
+struct SymLevels {
+  bool iq4;
+  float lo, hi;  // integer levels (ignored for iq4)
+  // Index of the nearest level to v (as a float 0..count-1).
+  V index(V v) const { return iq4 ? iq4_index(v) : vround(clampv(v, lo, hi)) - V(lo); }
+  V value(V k) const { return iq4 ? iq4_value(k) : k + V(lo); }
+  V level(V v) const { return iq4 ? iq4_value(iq4_index(v)) : vround(clampv(v, lo, hi)); }
+  float min_value() const { return iq4 ? -127.f : lo; }
+  float max_value() const { return iq4 ? 113.f : hi; }
+};
+
+struct SymShapeF {
+  int ns, L, sc_lo, sc_hi;
+  float span;
+};
+struct SymOutF {
+  uint16_t d = 0;
+  int sc[16] = {};
+  uint8_t q[QK_K] = {};  // level indices
+};
+
+inline void level_sums(const Group& g, const SymLevels& lv, V t, V& s1, V& s2) {
+  s1 = s2 = V(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    const V v = lv.level(t * g.x[i]);
+    const V wv = g.w[i] * v;
+    s1 = fmadd(wv, g.x[i], s1);
+    s2 = fmadd(wv, v, s2);
+  }
+}
+
+inline V sym_error(const Group& g, const SymLevels& lv, V e) {
+  const V inv = inv_or_zero(e);
+  V err(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    const V diff = g.x[i] - e * lv.level(g.x[i] * inv);
+    err = fmadd(g.w[i] * diff, diff, err);
+  }
+  return err;
+}
+
+// Step 1 for a scale-only fit; returns the scale, sets ws = sum w level^2.
+inline V fit_scale_lanes(const Group& g, const SymLevels& lv, float span, V& ws) {
+  V mn(0.f), mx(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    mn = vmin(mn, g.x[i]);
+    mx = vmax(mx, g.x[i]);
+  }
+  const float hi = lv.max_value(), lo = lv.min_value();
+  V best(-1.f), bs1(0.f), bs2(0.f);
+  for (float sign : {1.f, -1.f}) {
+    const V ymax = sign > 0 ? mx : V(0.f) - mn, ymin = sign > 0 ? mn : V(0.f) - mx;
+    const V t_top = sel(gt(ymax, V(0.f)), V(hi) / ymax, V(INFINITY));
+    const V t_bottom = sel(lt(ymin, V(0.f)), V(lo) / ymin, V(INFINITY));
+    const M top_first = le(t_top, t_bottom);
+    const V e = sel(top_first, V(hi), V(-lo)), a = sel(top_first, ymax, V(0.f) - ymin);
+    const M valid = gt(a, V(0.f));
+    const V inv_a = sel(valid, V(1.f) / a, V(0.f));
+    const V t_lo = vmax(e - V(span), e * V(0.5f)) * inv_a, t_hi = (e + V(span)) * inv_a;
+    const V step = (t_hi - t_lo) * V(1.f / float(kGrid - 1));
+    for (int k = 0; k < kGrid; ++k) {
+      const V t = (t_lo + step * V(float(k))) * V(sign);
+      V s1, s2;
+      level_sums(g, lv, t, s1, s2);
+      const M better = valid & gt(s2, V(0.f)) & gt(s1 * s1, best * s2);
+      best = sel(better, s1 * s1 / s2, best);
+      bs1 = sel(better, s1, bs1);
+      bs2 = sel(better, s2, bs2);
+    }
+  }
+  const M fitted = gt(bs2, V(0.f));
+  for (int it = 0; it < 2; ++it) {
+    const M usable = fitted & ne(bs1, V(0.f));
+    const V t = sel(usable, bs2 / bs1, V(0.f));
+    V s1, s2;
+    level_sums(g, lv, t, s1, s2);
+    const M better = usable & gt(s2, V(0.f)) & gt(s1 * s1, best * s2);
+    best = sel(better, s1 * s1 / s2, best);
+    bs1 = sel(better, s1, bs1);
+    bs2 = sel(better, s2, bs2);
+  }
+  ws = sel(fitted, bs2, V(0.f));
+  return sel(fitted, bs1 / bs2, V(0.f));
+}
+
+inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const Group& g, int n_super, SymOutF* out) {
+  V ws;
+  const V S = fit_scale_lanes(g, lv, sh.span, ws);
+  alignas(64) float s[kLanes], wsl[kLanes], d[kLanes];
+  S.store(s);
+  ws.store(wsl);
+  const ref::IntLevels lattice{sh.sc_lo, sh.sc_hi};
+  for (int b = 0; b < n_super; ++b) {
+    const int o = b * sh.ns;
+    const float db =
+        ref::round_to_fp16(ref::clamp_fp16_range(ref::fit_scale(s + o, wsl + o, sh.ns, lattice, 1.5f).scale));
+    for (int j = o; j < o + sh.ns; ++j) d[j] = db;
+  }
+  for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = 0;
+  const float lo = float(sh.sc_lo), hi = float(sh.sc_hi);
+  V D = V::load(d);
+  V qbest[32];
+  alignas(64) float best_sc[kLanes] = {};
+  float best_total[2] = {INFINITY, INFINITY};
+  bool done[2] = {false, n_super < 2};
+  for (int round = 0; round < 2; ++round) {
+    const M usable = ne(D, V(0.f)) & ne(S, V(0.f));
+    const V f = vfloor(clampv(S / D, lo, hi));
+    const V c0 = sel(usable, f, V(0.f)), c1 = sel(usable, vmin(f + V(1.f), V(hi)), V(0.f));
+    V berr = sym_error(g, lv, D * c0), bsc = c0;
+    {
+      const V err = sym_error(g, lv, D * c1);
+      const M better = lt(err, berr);
+      berr = sel(better, err, berr);
+      bsc = sel(better, c1, bsc);
+    }
+    // Least-squares scale of the winner's rounding, snapped.
+    {
+      V s1, s2;
+      const V e = D * bsc;
+      level_sums(g, lv, inv_or_zero(e), s1, s2);
+      const M ok = usable & gt(s2, V(0.f));
+      const V sc = sel(ok, vround(clampv(s1 / s2 / D, lo, hi)), bsc);
+      const V err = sym_error(g, lv, D * sc);
+      const M better = ok & lt(err, berr);
+      berr = sel(better, err, berr);
+      bsc = sel(better, sc, bsc);
+    }
+    V q[32];
+    V sxv(0.f), svv(0.f);
+    {
+      const V e = D * bsc;
+      const V inv = inv_or_zero(e);
+      for (int i = 0; i < g.L; ++i) {
+        q[i] = lv.index(g.x[i] * inv);
+        const V v = lv.value(q[i]);
+        const V wv = g.w[i] * v;
+        sxv = fmadd(wv, g.x[i], sxv);
+        svv = fmadd(wv, v, svv);
+      }
+    }
+    alignas(64) float err_l[kLanes], sc_l[kLanes], sxv_l[kLanes], svv_l[kLanes];
+    berr.store(err_l);
+    bsc.store(sc_l);
+    sxv.store(sxv_l);
+    svv.store(svv_l);
+    uint32_t commit = 0;
+    for (int b = 0; b < n_super; ++b) {
+      if (done[b]) continue;
+      const int o = b * sh.ns;
+      const float total = lane_sum(err_l, o, sh.ns);
+      if (round > 0 && !(total < best_total[b])) {
+        done[b] = true;
+        continue;
+      }
+      best_total[b] = total;
+      commit |= ((1u << sh.ns) - 1) << o;
+      out[b].d = float_to_fp16(d[o]);
+      for (int j = o; j < o + sh.ns; ++j) best_sc[j] = sc_l[j];
+      double sxa = 0, saa = 0;
+      for (int j = o; j < o + sh.ns; ++j) {
+        sxa += double(sc_l[j]) * sxv_l[j];
+        saa += double(sc_l[j]) * sc_l[j] * svv_l[j];
+      }
+      if (!(saa > 0)) {
+        done[b] = true;
+        continue;
+      }
+      const float nd = ref::round_to_fp16(ref::clamp_fp16_range(float(sxa / saa)));
+      if (nd == d[o]) done[b] = true;
+      for (int j = o; j < o + sh.ns; ++j) d[j] = nd;
+    }
+    if (commit) {
+      const M cm = M(uint32_t(commit));
+      for (int i = 0; i < g.L; ++i) qbest[i] = sel(cm, q[i], round == 0 ? q[i] : qbest[i]);
+    }
+    if (done[0] && done[1]) break;
+    D = V::load(d);
+  }
+  alignas(64) float qt[32][kLanes];
+  for (int i = 0; i < g.L; ++i) qbest[i].store(qt[i]);
+  for (int b = 0; b < n_super; ++b) {
+    for (int j = 0; j < sh.ns; ++j) {
+      const int lane = b * sh.ns + j;
+      out[b].sc[j] = int(best_sc[lane]);
+      for (int i = 0; i < g.L; ++i) out[b].q[j * g.L + i] = uint8_t(qt[i][lane]);
+    }
+  }
+}
+
+// ============================================================ rows and packing
+
+// Runs `solve(group, n_super, outs)` over the row's super-blocks, 16 / ns at a time.
+template <class Out, class Solve, class Pack>
+void for_each_group(const float* x, int64_t n, const float* importance, int ns, int L, Solve solve, Pack pack) {
+  const int per_group = kLanes / ns;
+  const int64_t n_super = n / QK_K;
+  Group g;
+  Out outs[2];
+  for (int64_t sb = 0; sb < n_super; sb += per_group) {
+    const int valid = int(std::min<int64_t>(per_group, n_super - sb));
+    load_group(g, x + sb * QK_K, importance ? importance + sb * QK_K : nullptr, L, valid * ns);
+    solve(g, valid, outs);
+    for (int b = 0; b < valid; ++b) pack(sb + b, outs[b]);
+  }
+}
+
+inline void pack_2bit(const uint8_t* q, uint8_t* qs) {
+  for (int h = 0; h < QK_K; h += 128)
+    for (int l = 0; l < 32; ++l)
+      qs[h / 4 + l] = uint8_t((q[h + l] & 3) | ((q[h + l + 32] & 3) << 2) | ((q[h + l + 64] & 3) << 4) |
+                              ((q[h + l + 96] & 3) << 6));
+}
+inline void pack_scales_k4(const uint8_t* sc, const uint8_t* mc, uint8_t* s) {
+  for (int j = 0; j < 4; ++j) {
+    s[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
+    s[j + 4] = uint8_t(mc[j] | ((mc[j + 4] >> 4) << 6));
+    s[j + 8] = uint8_t((sc[j + 4] & 15) | ((mc[j + 4] & 15) << 4));
+  }
+}
+inline void pack_4bit_k(const uint8_t* q, uint8_t* qs) {
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) qs[32 * c + l] = uint8_t((q[64 * c + l] & 15) | ((q[64 * c + 32 + l] & 15) << 4));
+}
+
+void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockQ2_K*>(vy);
+  const MinMaxShapeF sh{16, 16, 3, 15, 1.f};
+  for_each_group<MinMaxOutF>(
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
+      [&](int64_t i, const MinMaxOutF& r) {
+        for (int j = 0; j < 16; ++j) y[i].scales[j] = uint8_t(r.sc[j] | (r.mc[j] << 4));
+        pack_2bit(r.q, y[i].qs);
+        y[i].d = r.d;
+        y[i].dmin = r.dmin;
+      });
+}
+
+void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockQ4_K*>(vy);
+  const MinMaxShapeF sh{8, 32, 15, 63, 1.5f};
+  for_each_group<MinMaxOutF>(
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
+      [&](int64_t i, const MinMaxOutF& r) {
+        pack_scales_k4(r.sc, r.mc, y[i].scales);
+        pack_4bit_k(r.q, y[i].qs);
+        y[i].d = r.d;
+        y[i].dmin = r.dmin;
+      });
+}
+
+void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockQ5_K*>(vy);
+  const MinMaxShapeF sh{8, 32, 31, 63, 2.f};
+  for_each_group<MinMaxOutF>(
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
+      [&](int64_t i, const MinMaxOutF& r) {
+        pack_scales_k4(r.sc, r.mc, y[i].scales);
+        pack_4bit_k(r.q, y[i].qs);
+        std::memset(y[i].qh, 0, QK_K / 8);
+        for (int j = 0; j < QK_K; ++j)
+          if (r.q[j] > 15) y[i].qh[j % 32] |= uint8_t(1 << (j / 32));
+        y[i].d = r.d;
+        y[i].dmin = r.dmin;
+      });
+}
+
+void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockQ3_K*>(vy);
+  const SymShapeF sh{16, 16, -32, 31, 2.f};
+  const SymLevels lv{false, -4.f, 3.f};
+  for_each_group<SymOutF>(
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, SymOutF* o) { quantize_sym_group(sh, lv, g, v, o); },
+      [&](int64_t i, const SymOutF& r) {
+        std::memset(y[i].scales, 0, 12);
+        for (int j = 0; j < 16; ++j) {
+          const int l = r.sc[j] + 32;
+          if (j < 8)
+            y[i].scales[j] = uint8_t(l & 15);
+          else
+            y[i].scales[j - 8] |= uint8_t((l & 15) << 4);
+          y[i].scales[8 + j % 4] |= uint8_t((l >> 4) << (2 * (j / 4)));
+        }
+        std::memset(y[i].hmask, 0, QK_K / 8);
+        for (int j = 0; j < QK_K; ++j)
+          if (r.q[j] > 3) y[i].hmask[j % 32] |= uint8_t(1 << (j / 32));
+        pack_2bit(r.q, y[i].qs);
+        y[i].d = r.d;
+      });
+}
+
+void quantize_row_q6_k(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockQ6_K*>(vy);
+  const SymShapeF sh{16, 16, -128, 127, 3.f};
+  const SymLevels lv{false, -32.f, 31.f};
+  for_each_group<SymOutF>(
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, SymOutF* o) { quantize_sym_group(sh, lv, g, v, o); },
+      [&](int64_t i, const SymOutF& r) {
+        for (int j = 0; j < 16; ++j) y[i].scales[j] = int8_t(r.sc[j]);
+        for (int h = 0; h < 2; ++h) {
+          const uint8_t* q = r.q + 128 * h;
+          uint8_t* ql = y[i].ql + 64 * h;
+          uint8_t* qh = y[i].qh + 32 * h;
+          for (int l = 0; l < 32; ++l) {
+            ql[l] = uint8_t((q[l] & 15) | ((q[l + 64] & 15) << 4));
+            ql[l + 32] = uint8_t((q[l + 32] & 15) | ((q[l + 96] & 15) << 4));
+            qh[l] = uint8_t((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) | ((q[l + 96] >> 4) << 6));
+          }
+        }
+        y[i].d = r.d;
+      });
+}
+
+void quantize_row_iq4_xs(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockIQ4_XS*>(vy);
+  const SymShapeF sh{8, 32, -32, 31, 12.f};
+  const SymLevels lv{true, 0.f, 0.f};
+  for_each_group<SymOutF>(
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, SymOutF* o) { quantize_sym_group(sh, lv, g, v, o); },
+      [&](int64_t i, const SymOutF& r) {
+        y[i].d = r.d;
+        y[i].scales_h = 0;
+        std::memset(y[i].scales_l, 0, sizeof(y[i].scales_l));
+        for (int ib = 0; ib < 8; ++ib) {
+          const int ls = r.sc[ib] + 32;
+          y[i].scales_l[ib / 2] |= uint8_t((ls & 15) << (4 * (ib % 2)));
+          y[i].scales_h |= uint16_t((ls >> 4) << (2 * ib));
+          const uint8_t* q = r.q + 32 * ib;
+          for (int j = 0; j < 16; ++j) y[i].qs[16 * ib + j] = uint8_t((q[j] & 15) | ((q[j + 16] & 15) << 4));
+        }
+      });
+}
