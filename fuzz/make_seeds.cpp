@@ -21,6 +21,9 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#ifdef LOWBIT_HAVE_IMATRIX
+#include "quant/imatrix.h"
+#endif
 
 namespace fs = std::filesystem;
 using namespace lowbit;
@@ -157,6 +160,36 @@ std::string shrink_tokenizer(const fs::path& src, size_t keep) {
   return j.dump(1);
 }
 
+#ifdef LOWBIT_HAVE_IMATRIX
+// A legacy imatrix file with the source's first entries, cut short.
+void shrink_imatrix(const fs::path& src, const fs::path& dst) {
+  std::string bytes = read_file(src);
+  auto m = quant::parse_imatrix(src.string(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  std::string out;
+  auto put_i32 = [&](int32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  const int32_t n = int32_t(std::min<size_t>(m.entries.size(), 3));
+  put_i32(n);
+  int i = 0;
+  for (const auto& [name, values] : m.entries) {
+    if (i++ >= n) break;
+    const int32_t calls = m.call_counts.count(name) ? m.call_counts.at(name) : 1;
+    put_i32(int32_t(name.size()));
+    out += name;
+    put_i32(calls);
+    const int32_t count = int32_t(std::min<size_t>(values.size(), 64));
+    put_i32(count);
+    for (int32_t k = 0; k < count; ++k) {
+      float v = values[size_t(k)] * float(calls);
+      out.append(reinterpret_cast<const char*>(&v), 4);
+    }
+  }
+  put_i32(m.chunk_count);
+  put_i32(int32_t(m.dataset.size()));
+  out += m.dataset;
+  write_file(dst, out);
+}
+#endif
+
 const char* const kSep = "\n@@@@\n";
 
 // Hand-made inputs for branches the real files do not reach.
@@ -223,6 +256,16 @@ int main(int argc, char** argv) {
     const std::string name = g.parent_path().filename().string() + "-" + g.filename().string();
     attempt(g.string(), [&] { shrink_gguf(g, out / "gguf" / name, 24); });
   }
+  // The model-level GGUF target starts from the same files.
+  fs::create_directories(out / "gguf_model");
+  for (const auto& e : fs::directory_iterator(out / "gguf"))
+    fs::copy_file(e.path(), out / "gguf_model" / e.path().filename(), fs::copy_options::overwrite_existing);
+
+#ifdef LOWBIT_HAVE_IMATRIX
+  attempt("imatrix", [&] {
+    shrink_imatrix(shared / "golden/imatrix/gutenberg23m.imatrix.dat", out / "imatrix" / "gutenberg23m.dat");
+  });
+#endif
 
   // safetensors: every real file.
   for (const char* model : {"models/qwen2tiny", "models/gutenberg23m"}) {
@@ -256,9 +299,14 @@ int main(int argc, char** argv) {
     attempt("tokenizer seed",
             [&] { write_file(out / "hf_tokenizer" / ("hand-" + std::to_string(i)), kTokenizerSeeds[i]); });
 
-  // Text to tokenize: the vocabularies' test strings and slices of the texts.
+  // Text to tokenize: the vocabularies' test strings and slices of the texts,
+  // behind fuzz_tokenize's two selector bytes (vocabulary, flags).
   std::error_code ec;
   int n = 0;
+  auto text_seed = [&](const std::string& name, const std::string& text) {
+    std::string bytes = {char(n % 13), char(0)};
+    write_file(out / "tokenize" / name, bytes + text);
+  };
   for (const auto& e : fs::directory_iterator(shared / "vocab", ec)) {
     if (e.path().extension() != ".inp" || n > 0) continue;  // every .inp holds the same strings
     std::string all = read_file(e.path());
@@ -266,14 +314,15 @@ int main(int argc, char** argv) {
     for (size_t p = 0, q; p < all.size(); p = q + sep.size()) {
       q = all.find(sep, p);
       if (q == std::string::npos) q = all.size();
-      write_file(out / "tokenize" / ("vocab-" + std::to_string(n++)), all.substr(p, q - p));
+      text_seed("vocab-" + std::to_string(n), all.substr(p, q - p));
+      ++n;
     }
   }
   for (const auto& e : fs::directory_iterator(shared / "text", ec)) {
     std::string all = read_file(e.path());
     for (size_t off : {size_t(0), all.size() / 2})
       if (off < all.size())
-        write_file(out / "tokenize" / (e.path().stem().string() + "-" + std::to_string(off)), all.substr(off, 600));
+        text_seed(e.path().stem().string() + "-" + std::to_string(off), all.substr(off, 600)), ++n;
     ++made;
   }
   std::printf("make_seeds: %d seed groups written to %s\n", made, out.c_str());

@@ -16,18 +16,22 @@ namespace lowbit {
 namespace {
 
 // Temporary paths that a signal handler must remove. A fixed table of plain
-// char arrays: the handler may not allocate or lock.
+// char arrays: the handler may not allocate or lock. A slot is claimed
+// (kWriting) before its path is copied in and only then published (kReady),
+// so the handler never reads a half-written path.
 constexpr int kSlots = 16;
 constexpr size_t kPathMax = 4096;
+enum SlotState : int { kFree = 0, kWriting = 1, kReady = 2 };
 char g_temp_paths[kSlots][kPathMax];
-std::atomic<bool> g_slot_used[kSlots];
+std::atomic<int> g_slot_state[kSlots];
 
 int claim_slot(const std::string& path) {
   if (path.size() >= kPathMax) return -1;
   for (int i = 0; i < kSlots; ++i) {
-    bool expected = false;
-    if (g_slot_used[i].compare_exchange_strong(expected, true)) {
+    int expected = kFree;
+    if (g_slot_state[i].compare_exchange_strong(expected, kWriting)) {
       std::memcpy(g_temp_paths[i], path.c_str(), path.size() + 1);
+      g_slot_state[i].store(kReady);
       return i;
     }
   }
@@ -35,12 +39,12 @@ int claim_slot(const std::string& path) {
 }
 
 void release_slot(int slot) {
-  if (slot >= 0) g_slot_used[slot].store(false);
+  if (slot >= 0) g_slot_state[slot].store(kFree);
 }
 
 extern "C" void remove_temps_and_die(int sig) {
   for (int i = 0; i < kSlots; ++i)
-    if (g_slot_used[i].load()) ::unlink(g_temp_paths[i]);
+    if (g_slot_state[i].load() == kReady) ::unlink(g_temp_paths[i]);
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }

@@ -125,7 +125,9 @@ std::string inspect_json(const ModelSource& model) {
   for (const auto& w : weight_sizes_for_model(model))
     mem[type_name(w.type)] = {{"bytes", w.bytes}, {"bits_per_weight", w.bits_per_weight}};
   j["weight_memory_by_format"] = mem;
-  return j.dump(2);
+  // Names and metadata strings come from the file and need not be valid
+  // UTF-8: replace bad bytes with U+FFFD rather than throw.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace lowbit::eval

@@ -20,7 +20,7 @@ constexpr uint64_t kMaxStringBytes = uint64_t(1) << 30;
 // already bounded by the file size, but objects are bigger than their
 // encoding (a 13-byte key/value pair becomes ~200 bytes), so a crafted file
 // could otherwise ask for many times its size. Real headers need a few MB.
-constexpr uint64_t kMaxHeaderMemory = uint64_t(1) << 30;
+constexpr uint64_t kMaxHeaderMemory = uint64_t(256) << 20;
 
 size_t gguf_scalar_size(GgufType t) {
   switch (t) {

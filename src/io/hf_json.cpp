@@ -86,7 +86,8 @@ std::optional<int64_t> json_int(const Json& obj, const char* key, const std::str
   // Some configs write integers as 1024.0.
   if (v->is_number_float()) {
     double d = v->get<double>();
-    if (d == double(int64_t(d)) && d >= -9.0e18 && d <= 9.0e18) return int64_t(d);
+    // Range first: converting an out-of-range double to int64 is undefined.
+    if (d >= -9.0e18 && d <= 9.0e18 && d == double(int64_t(d))) return int64_t(d);
   }
   fail("{}: \"{}\" must be an integer, found {}", file, key, brief(*v));
 }

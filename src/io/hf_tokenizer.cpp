@@ -44,6 +44,14 @@ struct Sources {
   std::vector<AddedToken> added;
 };
 
+// An object's "type" string; "" when absent or not a string (nlohmann's
+// value() would throw its own exception for a non-string).
+std::string type_of(const Json& j) {
+  if (!j.is_object()) return "";
+  auto it = j.find("type");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 bool looks_special(const std::string& t) {
   auto ends = [&](const std::string& s) { return t.size() >= s.size() && t.compare(t.size() - s.size(), s.size(), s) == 0; };
   auto starts = [&](const std::string& s) { return t.rfind(s, 0) == 0; };
@@ -67,7 +75,7 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 // Every pre-tokenizer in a (possibly nested) Sequence, in order.
 void flatten_pre_tokenizers(const Json& p, std::vector<const Json*>& out) {
   if (!p.is_object()) return;
-  if (p.value("type", "") == "Sequence") {
+  if (type_of(p) == "Sequence") {
     auto it = p.find("pretokenizers");
     if (it != p.end() && it->is_array())
       for (const Json& q : *it) flatten_pre_tokenizers(q, out);
@@ -83,10 +91,10 @@ std::string detect_bpe_pre(const Sources& s) {
   std::vector<std::string> regexes;
   bool byte_level = false;
   for (const Json* st : steps) {
-    std::string type = st->value("type", "");
+    std::string type = type_of(*st);
     if (type == "ByteLevel") {
       byte_level = true;
-      if (st->value("use_regex", true)) regexes.push_back(kGpt2Regex);
+      if (json_bool(*st, "use_regex", file).value_or(true)) regexes.push_back(kGpt2Regex);
     } else if (type == "Split") {
       auto pat = st->find("pattern");
       if (pat == st->end() || !pat->is_object() || !pat->contains("Regex") || !(*pat)["Regex"].is_string())
@@ -133,7 +141,7 @@ struct TemplateInfo {
 
 void read_template(const Json& pp, TemplateInfo& info) {
   if (!pp.is_object()) return;
-  std::string type = pp.value("type", "");
+  std::string type = type_of(pp);
   if (type == "Sequence" && pp.contains("processors") && pp["processors"].is_array()) {
     for (const Json& q : pp["processors"]) read_template(q, info);
     return;
@@ -236,7 +244,7 @@ GgufMetadata hf_tokenizer_metadata(const std::string& folder, int64_t vocab_size
   Sources s = load(folder);
   const std::string& file = s.tokenizer_path;
   const Json& model = s.tokenizer["model"];
-  const std::string model_type = model.value("type", "");
+  const std::string model_type = type_of(model);
   if (model_type != "BPE" && model_type != "Unigram")
     fail("{}: tokenizer model type '{}' is not supported (BPE and Unigram are)", file, model_type);
 
@@ -246,7 +254,7 @@ GgufMetadata hf_tokenizer_metadata(const std::string& folder, int64_t vocab_size
   if (auto it = s.tokenizer.find("pre_tokenizer"); it != s.tokenizer.end()) flatten_pre_tokenizers(*it, pre_steps);
   const Json* metaspace = nullptr;
   for (const Json* st : pre_steps)
-    if (st->value("type", "") == "Metaspace") metaspace = st;
+    if (type_of(*st) == "Metaspace") metaspace = st;
   if (metaspace) spm = true;
 
   auto vocab_it = model.find("vocab");
