@@ -30,6 +30,10 @@ struct M {
   }
 };
 inline M operator&(M a, M b) { return {_mm256_and_ps(a.lo, b.lo), _mm256_and_ps(a.hi, b.hi)}; }
+inline M operator~(M a) {
+  const __m256 ones = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  return {_mm256_xor_ps(a.lo, ones), _mm256_xor_ps(a.hi, ones)};
+}
 inline M operator|(M a, M b) { return {_mm256_or_ps(a.lo, b.lo), _mm256_or_ps(a.hi, b.hi)}; }
 
 struct V {

@@ -72,13 +72,17 @@ struct MinMaxOutF {
   uint8_t sc[16] = {}, mc[16] = {}, q[QK_K] = {};
 };
 
+// True where a rounding has (numerically) one level only: its weighted
+// variance varq is rounding noise of the float sums (the reference works in
+// double and uses a tighter bound).
+inline M no_spread(V varq, V sq2) { return le(varq, V(1e-5f) * sq2); }
+
 // Least-squares score (sum w x^2 minus the error) of the rounding whose sums
 // are given, offset <= 0 (see ref fit_affine); -inf when not fittable.
 inline V affine_score(V sw, V sx, V sq, V sq2, V sxq) {
-  const V det = sw * sq2 - sq * sq;
   const M offset_positive = gt(sq2 * sx - sq * sxq, V(0.f));
-  const M no_det = le(det, V(1e-9f) * sw * sq2);
   const V cov = sxq - sq * sx / sw, varq = sq2 - sq * sq / sw;
+  const M no_det = no_spread(varq, sq2);
   const V score_a = cov * cov / varq + sx * sx / sw;
   const V score_b = sxq * sxq / sq2;
   const V ninf(-INFINITY);
@@ -87,10 +91,9 @@ inline V affine_score(V sw, V sx, V sq, V sq2, V sxq) {
   return sel(offset_positive | no_det, b, a);
 }
 inline void affine_solve(V sw, V sx, V sq, V sq2, V sxq, V& scale, V& offset) {
-  const V det = sw * sq2 - sq * sq;
   const M offset_positive = gt(sq2 * sx - sq * sxq, V(0.f));
-  const M no_det = le(det, V(1e-9f) * sw * sq2);
   const V cov = sxq - sq * sx / sw, varq = sq2 - sq * sq / sw;
+  const M no_det = no_spread(varq, sq2);
   const V sa = cov / varq;
   const V oa = (sx - sa * sq) / sw;
   const M use_b = offset_positive | no_det;
@@ -213,7 +216,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
       const V e = D * bsc, o = DM * bmc;
       affine_sums(g, sh.nmax, sel(gt(e, V(0.f)), V(1.f) / e, V(0.f)), V(0.f) - o, sq, sq2, sxq);
       const V det = sw * sq2 - sq * sq;
-      const M ok_det = gt(det, V(1e-9f) * sw * sq2);
+      const M ok_det = gt(sq2, V(0.f)) & ~no_spread(sq2 - sq * sq / sw, sq2);
       const V el = (sw * sxq - sx * sq) / det, ol = (sq * sxq - sq2 * sx) / det;
       const V sc = sel(dpos, vround(clampv(el / D, 0.f, Mx)), V(0.f));
       const V mc = sel(dmpos, vround(clampv(ol / DM, 0.f, Mx)), V(0.f));
