@@ -1,6 +1,7 @@
 // Quantize / dequantize throughput per format, printed as JSON lines:
 //   read_bandwidth  streaming read over 1 GiB with all threads (the ceiling)
-//   quantize        GB/s of F32 input (4 bytes per weight), one thread and all
+//   quantize        GB/s of F32 input (4 bytes per weight), one thread and all;
+//                   *_1t_cpu: one thread, per second of its own CPU time
 //   dequantize      GB/s of F32 output, one thread and all
 // Input: Gaussian weights (rows of 4096), 16 MiB of F32 per pass; figures are
 // the median of the passes (the machine is shared). Threads split the rows
@@ -9,6 +10,7 @@
 // LOWBIT_ISA=scalar|avx2|avx512 picks the quantizer level (scalar = reference).
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -29,6 +31,14 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// CPU time of the calling thread: on a shared, loaded machine the one-thread
+// figures use it (time the thread actually ran), next to wall time.
+double thread_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -36,6 +46,7 @@ double median(std::vector<double> v) {
 
 struct Figures {
   double quantize_gbps, dequantize_gbps;
+  double quantize_cpu_gbps = 0, dequantize_cpu_gbps = 0;  // one thread: per second of its CPU time
 };
 
 Figures measure(GgmlType t, const std::vector<float>& x, int64_t n_per_row, const float* importance, int threads,
@@ -46,8 +57,18 @@ Figures measure(GgmlType t, const std::vector<float>& x, int64_t n_per_row, cons
   std::vector<uint8_t> q(rb * size_t(rows));
   std::vector<float> y(x.size());
   const double bytes = double(x.size()) * 4;
-  std::vector<double> tq, td;
+  std::vector<double> tq, td, cq, cd;
   for (int p = 0; p < passes; ++p) {
+    if (threads == 1) {
+      // Single thread: straight on this thread, so its CPU time is the cost.
+      double c0 = thread_seconds();
+      quant::quantize_rows(t, x.data(), q.data(), rows, n_per_row, importance);
+      cq.push_back(thread_seconds() - c0);
+      c0 = thread_seconds();
+      for (int64_t r = 0; r < rows; ++r)
+        quant::dequantize_row(t, q.data() + size_t(r) * rb, y.data() + r * n_per_row, n_per_row);
+      cd.push_back(thread_seconds() - c0);
+    }
     double t0 = now_seconds();
     parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
       quant::quantize_rows(t, x.data() + r0 * n_per_row, q.data() + size_t(r0) * rb, r1 - r0, n_per_row, importance);
@@ -60,7 +81,12 @@ Figures measure(GgmlType t, const std::vector<float>& x, int64_t n_per_row, cons
     });
     td.push_back(now_seconds() - t0);
   }
-  return {bytes / median(tq) / 1e9, bytes / median(td) / 1e9};
+  Figures f{bytes / median(tq) / 1e9, bytes / median(td) / 1e9};
+  if (threads == 1) {
+    f.quantize_cpu_gbps = bytes / median(cq) / 1e9;
+    f.dequantize_cpu_gbps = bytes / median(cd) / 1e9;
+  }
+  return f;
 }
 
 }  // namespace
@@ -108,10 +134,11 @@ int main(int argc, char** argv) {
     const Figures many = measure(*t, x, n_per_row, imp, all, passes);
     std::printf(
         "{\"bench\":\"quantize\",\"type\":\"%s\",\"isa\":\"%s\",\"imatrix\":%s,\"threads\":%d,"
-        "\"quantize_gbps_1t\":%.3f,\"quantize_gbps\":%.3f,\"dequantize_gbps_1t\":%.3f,\"dequantize_gbps\":%.3f,"
+        "\"quantize_gbps_1t\":%.3f,\"quantize_gbps_1t_cpu\":%.3f,\"quantize_gbps\":%.3f,"
+        "\"dequantize_gbps_1t\":%.3f,\"dequantize_gbps_1t_cpu\":%.3f,\"dequantize_gbps\":%.3f,"
         "\"read_bandwidth_gbps\":%.2f}\n",
         name.c_str(), isa_name(active_isa()), with_imatrix ? "true" : "false", all, one.quantize_gbps,
-        many.quantize_gbps, one.dequantize_gbps, many.dequantize_gbps, bw);
+        one.quantize_cpu_gbps, many.quantize_gbps, one.dequantize_gbps, one.dequantize_cpu_gbps, many.dequantize_gbps, bw);
     std::fflush(stdout);
   }
   return 0;

@@ -170,8 +170,13 @@ TEST(FastQuant, SameBytesAcrossThreadCountsAndCloseToReference) {
           const std::vector<uint8_t> fast(one.begin() + r * int64_t(rb), one.begin() + (r + 1) * int64_t(rb));
           const double e_fast = rms_error(type, fast, row, n, w);
           const double e_ref = rms_error(type, ref, row, n, w);
+          double rms = 0;
+          for (float v : row) rms += double(v) * v;
+          rms = std::sqrt(rms / double(n));
           ASSERT_TRUE(std::isfinite(e_fast)) << name << " row " << r;
-          EXPECT_LE(e_fast, e_ref * 1.05 + 1e-12) << name << " " << isa_name(isa) << " row " << r;
+          // 5% plus an allowance at the level of fp16 scale rounding (which
+          // is all the error a constant row has).
+          EXPECT_LE(e_fast, e_ref * 1.05 + 1e-3 * rms) << name << " " << isa_name(isa) << " row " << r;
         }
       }
     }

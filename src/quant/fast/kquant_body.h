@@ -10,8 +10,8 @@
 // horizontal work. The method is the reference's, with a grid of candidate
 // inverse scales in place of its bucketed crossing sweep:
 //  1. per sub-block: grid over the reference's window, polish twice;
-//  2. per super-block: the sub-block scales onto the d * sc lattice with the
-//     reference's own scalar fit (ref::fit_scale: 8-16 values, cheap);
+//  2. per super-block: the sub-block scales onto the d * sc lattice (a small
+//     scalar search over 8-16 values, lattice_scale);
 //  3. alternate: pick each sub-block's integers near the lattice by exact
 //     error, then least-squares d (and dmin) in fp16; keep the best.
 // Output depends only on the input block, never on threads or batching.
@@ -59,6 +59,52 @@ inline float lane_sum(const float* a, int first, int n) {
   float s = 0;
   for (int j = first; j < first + n; ++j) s += a[j];
   return s;
+}
+
+// Step 2: fp16 d so that the sub-block scales s_j ~ d * sc_j, sc_j integers
+// in lo..hi, least weighted error sum w_j (s_j - d sc_j)^2. Candidates put the
+// largest |s_j| at or up to 2.5 steps below the end of the lattice (a far
+// cheaper search than ref::fit_scale's window for n <= 16 values), then the
+// least-squares d of the best rounding.
+inline float lattice_scale(const float* s, const float* w, int n, int lo, int hi) {
+  int jmax = 0;
+  for (int j = 1; j < n; ++j)
+    if (std::fabs(s[j]) > std::fabs(s[jmax])) jmax = j;
+  const float amax = s[jmax];
+  if (!(std::fabs(amax) > 0)) return 0.f;
+  const float top = amax > 0 ? float(hi) : float(-lo);
+  auto error_of = [&](float d, double* sxa, double* saa) {
+    float err = 0;
+    double a = 0, b = 0;
+    for (int j = 0; j < n; ++j) {
+      const float sc = float(ref::nearest_int(std::clamp(s[j] / d, float(lo), float(hi))));
+      const float diff = s[j] - d * sc;
+      err += w[j] * diff * diff;
+      a += double(w[j]) * s[j] * sc;
+      b += double(w[j]) * sc * sc;
+    }
+    if (sxa) *sxa = a, *saa = b;
+    return err;
+  };
+  float best_d = 0, best = INFINITY;
+  for (int k = 0; k < 6; ++k) {
+    const float d = std::fabs(amax) / (top - 0.5f * float(k)) * (amax > 0 ? 1.f : -1.f);
+    if (!(top - 0.5f * float(k) > 0.5f)) break;
+    const float err = error_of(d, nullptr, nullptr);
+    if (err < best) best = err, best_d = d;
+  }
+  for (int it = 0; it < 2 && best_d != 0; ++it) {
+    double sxa, saa;
+    error_of(best_d, &sxa, &saa);
+    if (!(saa > 0)) break;
+    const float d = float(sxa / saa);
+    if (d == 0 || d == best_d) break;
+    const float err = error_of(d, nullptr, nullptr);
+    if (!(err < best)) break;
+    best = err;
+    best_d = d;
+  }
+  return best_d;
 }
 
 // ============================================================ scale and min
@@ -174,11 +220,10 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   (V(0.f) - offset).store(m);
   bq2.store(ws);
   sw.store(wm);
-  const ref::IntLevels lattice{0, sh.M};
   for (int b = 0; b < n_super; ++b) {
     const int o = b * sh.ns;
-    const float db = ref::round_to_fp16(ref::clamp_fp16_range(ref::fit_scale(s + o, ws + o, sh.ns, lattice, 1.5f).scale));
-    const float dmb = ref::round_to_fp16(ref::clamp_fp16_range(ref::fit_scale(m + o, wm + o, sh.ns, lattice, 1.5f).scale));
+    const float db = ref::round_to_fp16(ref::clamp_fp16_range(lattice_scale(s + o, ws + o, sh.ns, 0, sh.M)));
+    const float dmb = ref::round_to_fp16(ref::clamp_fp16_range(lattice_scale(m + o, wm + o, sh.ns, 0, sh.M)));
     for (int j = o; j < o + sh.ns; ++j) d[j] = db, dm[j] = dmb;
   }
   for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = dm[j] = 0;
@@ -400,11 +445,10 @@ inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const G
   alignas(64) float s[kLanes], wsl[kLanes], d[kLanes];
   S.store(s);
   ws.store(wsl);
-  const ref::IntLevels lattice{sh.sc_lo, sh.sc_hi};
   for (int b = 0; b < n_super; ++b) {
     const int o = b * sh.ns;
     const float db =
-        ref::round_to_fp16(ref::clamp_fp16_range(ref::fit_scale(s + o, wsl + o, sh.ns, lattice, 1.5f).scale));
+        ref::round_to_fp16(ref::clamp_fp16_range(lattice_scale(s + o, wsl + o, sh.ns, sh.sc_lo, sh.sc_hi)));
     for (int j = o; j < o + sh.ns; ++j) d[j] = db;
   }
   for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = 0;
