@@ -86,6 +86,19 @@ inline V iq4_value(V k) {
           _mm256_i32gather_ps(values, _mm256_cvttps_epi32(k.hi), 4)};
 }
 
+// Round to the nearest fp16 value (ties to even, as float_to_fp16) and back.
+inline V round_fp16(V v) {
+  constexpr int r = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  return {_mm256_cvtph_ps(_mm256_cvtps_ph(v.lo, r)), _mm256_cvtph_ps(_mm256_cvtps_ph(v.hi, r))};
+}
+// The fp16 value `dir` (+1/-1) units in the last place further from zero.
+inline V fp16_step(V v, int dir) {
+  constexpr int r = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m128i step = _mm_set1_epi16(int16_t(dir));
+  return {_mm256_cvtph_ps(_mm_add_epi16(_mm256_cvtps_ph(v.lo, r), step)),
+          _mm256_cvtph_ps(_mm_add_epi16(_mm256_cvtps_ph(v.hi, r), step))};
+}
+
 #include "quant/fast/kquant_body.h"
 
 }  // namespace
@@ -99,6 +112,7 @@ QuantizeRowFn avx2_quantize_row(GgmlType type) {
     case GgmlType::Q5_K: return avx2::quantize_row_q5_k;
     case GgmlType::Q6_K: return avx2::quantize_row_q6_k;
     case GgmlType::IQ4_XS: return avx2::quantize_row_iq4_xs;
+    case GgmlType::IQ4_NL: return avx2::quantize_row_iq4_nl;
     default: return nullptr;
   }
 }

@@ -57,6 +57,14 @@ inline V iq4_value(V k) {
   return _mm512_permutexvar_ps(_mm512_cvttps_epi32(k.v), _mm512_load_ps(values));
 }
 
+// Round to the nearest fp16 value (ties to even, as float_to_fp16) and back.
+inline V round_fp16(V v) { return _mm512_cvtph_ps(_mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)); }
+// The fp16 value `dir` (+1/-1) units in the last place further from zero.
+inline V fp16_step(V v, int dir) {
+  const __m256i h = _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_cvtph_ps(_mm256_add_epi16(h, _mm256_set1_epi16(int16_t(dir))));
+}
+
 #include "quant/fast/kquant_body.h"
 
 }  // namespace
@@ -70,6 +78,7 @@ QuantizeRowFn avx512_quantize_row(GgmlType type) {
     case GgmlType::Q5_K: return avx512::quantize_row_q5_k;
     case GgmlType::Q6_K: return avx512::quantize_row_q6_k;
     case GgmlType::IQ4_XS: return avx512::quantize_row_iq4_xs;
+    case GgmlType::IQ4_NL: return avx512::quantize_row_iq4_nl;
     default: return nullptr;
   }
 }

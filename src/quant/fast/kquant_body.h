@@ -17,7 +17,7 @@
 // Output depends only on the input block, never on threads or batching.
 
 constexpr int kLanes = 16;
-constexpr int kGrid = 16;  // candidate inverse scales per sign in step 1
+constexpr int kGrid = 12;  // candidate inverse scales per sign in step 1
 
 struct Group {
   int L = 0;  // weights per sub-block (16 or 32)
@@ -684,4 +684,54 @@ void quantize_row_iq4_xs(const float* x, void* vy, int64_t n, const float* impor
           for (int j = 0; j < 16; ++j) y[i].qs[16 * ib + j] = uint8_t((q[j] & 15) | ((q[j + 16] & 15) << 4));
         }
       });
+}
+
+// ============================================================ IQ4_NL
+
+// 16 blocks of 32, one per lane: x ~ d * kvalues[q] with one fp16 d per block
+// (ref::solve_single_scale, lane-parallel): the scale fit, least-squares d of
+// the rounding in fp16 while it helps, then the neighbouring fp16 values.
+void quantize_row_iq4_nl(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* y = static_cast<BlockIQ4_NL*>(vy);
+  const SymLevels lv{true, 0.f, 0.f};
+  const int64_t n_blocks = n / QK;
+  Group g;
+  for (int64_t b0 = 0; b0 < n_blocks; b0 += kLanes) {
+    const int valid = int(std::min<int64_t>(kLanes, n_blocks - b0));
+    load_group(g, x + b0 * QK, importance ? importance + b0 * QK : nullptr, QK, valid);
+    V ws;
+    const V s = fit_scale_lanes(g, lv, 12.f, ws);
+    V d = round_fp16(clampv(s, -65504.f, 65504.f));
+    V best = sym_error(g, lv, d);
+    M active = ~M(0u);
+    for (int it = 0; it < 2; ++it) {
+      V s1, s2;
+      level_sums(g, lv, inv_or_zero(d), s1, s2);
+      const M ok = active & gt(s2, V(0.f));
+      const V nd = round_fp16(clampv(sel(ok, s1 / s2, d), -65504.f, 65504.f));
+      const V err = sym_error(g, lv, nd);
+      const M better = ok & ne(nd, d) & lt(err, best);
+      best = sel(better, err, best);
+      d = sel(better, nd, d);
+      active = better;
+    }
+    {
+      const V mag = vmax(d, V(0.f) - d);
+      const M stepable = gt(mag, V(0.f)) & lt(mag, V(65504.f));
+      const V up = sel(stepable, fp16_step(d, 1), d), down = sel(stepable, fp16_step(d, -1), d);
+      const V err_up = sym_error(g, lv, up), err_down = sym_error(g, lv, down);
+      const M take_up = stepable & lt(err_up, best);
+      const M take_down = stepable & ~take_up & lt(err_down, best);
+      d = sel(take_up, up, sel(take_down, down, d));
+    }
+    alignas(64) float dl[kLanes], qt[QK][kLanes];
+    d.store(dl);
+    const V inv = inv_or_zero(d);
+    for (int i = 0; i < QK; ++i) lv.index(g.x[i] * inv).store(qt[i]);
+    for (int j = 0; j < valid; ++j) {
+      BlockIQ4_NL& out = y[b0 + j];
+      out.d = float_to_fp16(dl[j]);
+      for (int i = 0; i < 16; ++i) out.qs[i] = uint8_t(int(qt[i][j]) | (int(qt[i + 16][j]) << 4));
+    }
+  }
 }
