@@ -10,5 +10,7 @@ namespace lowbit::quant::fast {
 // Quantizer for `type` built for the ISA, or null when there is none.
 QuantizeRowFn avx512_quantize_row(GgmlType type);
 QuantizeRowFn avx2_quantize_row(GgmlType type);
+// Formats whose fast path must give the reference's bytes (Q8_0).
+QuantizeRowFn avx512_quantize_row_simple(GgmlType type);
 
 }  // namespace lowbit::quant::fast

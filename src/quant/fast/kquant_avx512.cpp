@@ -79,7 +79,7 @@ QuantizeRowFn avx512_quantize_row(GgmlType type) {
     case GgmlType::Q6_K: return avx512::quantize_row_q6_k;
     case GgmlType::IQ4_XS: return avx512::quantize_row_iq4_xs;
     case GgmlType::IQ4_NL: return avx512::quantize_row_iq4_nl;
-    default: return nullptr;
+    default: return avx512_quantize_row_simple(type);
   }
 }
 
