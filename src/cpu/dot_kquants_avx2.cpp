@@ -222,6 +222,8 @@ void row_dot(const typename F::Block* row, int64_t nb, const uint8_t* act, size_
     F::load(row[b], r);
     for (int t = 0; t < NT; ++t) F::dot(r, reinterpret_cast<const BlockQ8_K*>(act + t * a_stride)[b], acc[t], accm[t]);
   }
+  // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
+#pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) out[t] = F::kMin ? hsum(acc[t]) - hsum(accm[t]) : hsum(acc[t]);
 }
 

@@ -274,7 +274,10 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
       }
     }
   }
+  // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
+#pragma GCC unroll 4
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
 }
 

@@ -99,6 +99,8 @@ void row_dot(const typename F::Block* row, int64_t nb, const TokenScales* tok, f
       if constexpr (F::kMin) macc[t] += w.m * tok[t].dsum[b];
     }
   }
+  // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
+#pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + macc[t];
 }
 

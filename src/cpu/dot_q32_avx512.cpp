@@ -220,6 +220,8 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
       if constexpr (F::kMin) acc[t] = _mm512_fmadd_ps(r.m, _mm512_load_ps(reinterpret_cast<const float*>(a.extra)), acc[t]);
     }
   }
+  // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
+#pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 

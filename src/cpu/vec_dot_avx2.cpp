@@ -60,6 +60,8 @@ void row_dot(int64_t n, const void* w, const float* x, size_t x_stride, float* o
     const __m256 w0 = W::load(w, i);
     for (int t = 0; t < NT; ++t) acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * x_stride + i), acc0[t]);
   }
+  // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
+#pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     float s = hsum(_mm256_add_ps(acc0[t], acc1[t]));
     for (int64_t j = i; j < n; ++j) s += W::one(w, j) * x[t * x_stride + j];

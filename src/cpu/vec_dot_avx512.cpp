@@ -36,29 +36,53 @@ struct BF16W {
   }
 };
 
-// One weight row against NT float activation rows; two accumulators per
-// token so the FMA latency does not bound a single-token (GEMV) loop.
-template <class W, int NT>
-void row_dot(int64_t n, const void* w, const float* x, size_t x_stride, float* out) {
-  __m512 acc0[NT], acc1[NT];
-  for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512 w0 = W::load(w, i, 0xFFFF), w1 = W::load(w, i + 16, 0xFFFF);
+// NR weight rows x NT float activation rows in registers: per 16 weights,
+// NR converts + NT activation loads feed NR * NT FMAs, so a 4 x 4 tile is
+// FMA-bound rather than load-bound.
+// Covers elements [i0, i1) of the rows; add: accumulate into y instead of storing.
+template <class W, int NR, int NT>
+void block_dot(int64_t i0, int64_t i1, const uint8_t* w, size_t w_stride, const float* x, size_t x_stride, float* y,
+               int64_t y_stride, bool add) {
+  __m512 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t i = i0; i < i1; i += 16) {
+    const __mmask16 m = i1 - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (i1 - i)) - 1);
+    __m512 wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = W::load(w + r * w_stride, i, m);
     for (int t = 0; t < NT; ++t) {
-      acc0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * x_stride + i), acc0[t]);
-      acc1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * x_stride + i + 16), acc1[t]);
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * x_stride + i);
+      for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
-    const __m512 wv = W::load(w, i, m);
-    for (int t = 0; t < NT; ++t) acc0[t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * x_stride + i), acc0[t]);
+  // Fully unrolled so acc stays in registers (a rolled epilogue made GCC keep
+  // acc in memory and store it on every loop iteration).
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      const float v = _mm512_reduce_add_ps(acc[r][t]);
+      y[t * y_stride + r] = add ? y[t * y_stride + r] + v : v;
+    }
+}
+
+template <class W, int NR>
+void block_dot_tokens(int nt, int64_t i0, int64_t i1, const uint8_t* w, size_t w_stride, const float* x, size_t xs,
+                      float* y, int64_t y_stride, bool add) {
+  switch (nt) {
+    case 1: block_dot<W, NR, 1>(i0, i1, w, w_stride, x, xs, y, y_stride, add); break;
+    case 2: block_dot<W, NR, 2>(i0, i1, w, w_stride, x, xs, y, y_stride, add); break;
+    case 3: block_dot<W, NR, 3>(i0, i1, w, w_stride, x, xs, y, y_stride, add); break;
+    default: block_dot<W, NR, 4>(i0, i1, w, w_stride, x, xs, y, y_stride, add); break;
   }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
 }
 
 constexpr int kMaxTokens = 4;
+constexpr int kMaxRows = 4;
+// Prefill splits the rows into chunks of kChunk values so the activations of
+// a token group (4 x 4 KB) stay in L1 across all rows of the tile; decode
+// (one token) streams whole rows.
+constexpr int64_t kChunk = 1024;
 
 template <class W>
 void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
@@ -67,16 +91,20 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
   for (int64_t t0 = 0; t0 < n_tok; t0 += kMaxTokens) {
     const int nt = int(std::min<int64_t>(kMaxTokens, n_tok - t0));
     const float* x = reinterpret_cast<const float*>(a + size_t(t0) * a_stride);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const uint8_t* row = w + size_t(r) * w_stride;
-      float out[kMaxTokens];
-      switch (nt) {
-        case 1: row_dot<W, 1>(n, row, x, xs, out); break;
-        case 2: row_dot<W, 2>(n, row, x, xs, out); break;
-        case 3: row_dot<W, 3>(n, row, x, xs, out); break;
-        default: row_dot<W, 4>(n, row, x, xs, out); break;
+    const int64_t chunk = nt > 1 ? kChunk : n;
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+      const int64_t i1 = std::min(n, i0 + chunk);
+      for (int64_t r = 0; r < n_rows; r += kMaxRows) {
+        const uint8_t* rows = w + size_t(r) * w_stride;
+        float* out = y + t0 * y_stride + r;
+        const bool add = i0 > 0;
+        switch (std::min<int64_t>(kMaxRows, n_rows - r)) {
+          case 1: block_dot_tokens<W, 1>(nt, i0, i1, rows, w_stride, x, xs, out, y_stride, add); break;
+          case 2: block_dot_tokens<W, 2>(nt, i0, i1, rows, w_stride, x, xs, out, y_stride, add); break;
+          case 3: block_dot_tokens<W, 3>(nt, i0, i1, rows, w_stride, x, xs, out, y_stride, add); break;
+          default: block_dot_tokens<W, 4>(nt, i0, i1, rows, w_stride, x, xs, out, y_stride, add); break;
+        }
       }
-      for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }
   }
 }
@@ -84,7 +112,7 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
 template <class W>
 float vec_dot(int64_t n, const void* w, const void* a) {
   float y;
-  row_dot<W, 1>(n, w, static_cast<const float*>(a), 0, &y);
+  block_dot<W, 1, 1>(0, n, static_cast<const uint8_t*>(w), 0, static_cast<const float*>(a), 0, &y, 1, false);
   return y;
 }
 
