@@ -45,7 +45,8 @@ T get(const uint8_t* buf, size_t off) {
   return v;
 }
 
-uint64_t position_bytes(int64_t n_vocab, uint32_t top_k) { return uint64_t(top_k) * 8 + uint64_t(n_vocab) * 2; }
+// Target log-prob, top-k pairs, fp16 row.
+uint64_t position_bytes(int64_t n_vocab, uint32_t top_k) { return 4 + uint64_t(top_k) * 8 + uint64_t(n_vocab) * 2; }
 
 }  // namespace
 
@@ -76,8 +77,9 @@ BaseLogitsWriter::BaseLogitsWriter(const std::string& path, const ChunkPlan& pla
   out_.write(h, kHeaderBytes);
   for (int64_t k = 0; k < plan.n_chunks; ++k) {
     const std::vector<int32_t> fed = plan.chunk_tokens(text, k);
-    out_.write(fed.data(), fed.size() * sizeof(int32_t));
+    tokens_.insert(tokens_.end(), fed.begin(), fed.end());
   }
+  out_.write(tokens_.data(), tokens_.size() * sizeof(int32_t));
   record_.resize(size_t(plan.n_scored) * position_bytes(n_vocab, kBaseLogitsTopK) + 8);
 }
 
@@ -88,7 +90,9 @@ void BaseLogitsWriter::add_chunk(int64_t k, const float* logprobs) {
   std::vector<int32_t> order(static_cast<size_t>(n_vocab_));
   for (int64_t j = 0; j < plan_.n_scored; ++j) {
     const float* row = logprobs + j * n_vocab_;
-    uint8_t* dst = record_.data() + size_t(j) * pos_bytes;
+    const int32_t target = tokens_[size_t(k * plan_.n_fed() + plan_.first_scored + j)];
+    put<float>(record_.data(), size_t(j) * pos_bytes, row[target]);
+    uint8_t* dst = record_.data() + size_t(j) * pos_bytes + 4;
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + kBaseLogitsTopK, order.end(),
                       [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
@@ -162,6 +166,10 @@ BaseLogitsReader::BaseLogitsReader(const std::string& path) : path_(path) {
   if ((long double)size != expected)
     fail("{}: file holds {} bytes, its header describes {} (truncated or corrupt)", path, size,
          uint64_t(expected));
+  tokens_.resize(size_t(plan_.n_chunks * n_fed_));
+  std::memcpy(tokens_.data(), file_->data() + tokens_offset_, tokens_.size() * 4);
+  for (int32_t t : tokens_)
+    if (t < 0 || t >= n_vocab_) fail("{}: holds token id {}, outside its vocabulary of {}", path, t, n_vocab_);
 }
 
 void BaseLogitsReader::check_compatible(const ChunkPlan& plan, std::span<const int32_t> text, int64_t n_vocab) const {
@@ -174,10 +182,9 @@ void BaseLogitsReader::check_compatible(const ChunkPlan& plan, std::span<const i
   if (plan.n_chunks > plan_.n_chunks)
     fail("{}: holds {} chunks, this run needs {} (use --chunks {} or save a longer base)", path_, plan_.n_chunks,
          plan.n_chunks, plan_.n_chunks);
-  const uint8_t* tok = file_->data() + tokens_offset_;
   for (int64_t k = 0; k < plan.n_chunks; ++k) {
     const std::vector<int32_t> fed = plan.chunk_tokens(text, k);
-    if (std::memcmp(fed.data(), tok + uint64_t(k) * uint64_t(n_fed_) * 4, fed.size() * 4) != 0)
+    if (!std::equal(fed.begin(), fed.end(), tokens_.begin() + k * n_fed_))
       fail("{}: chunk {} holds other tokens than this text gives (made from another text or tokenizer?)", path_, k);
   }
 }
@@ -189,25 +196,36 @@ void BaseLogitsReader::read_chunk(int64_t k, std::vector<float>& logprobs) const
   if (get<uint64_t>(rec, body) != checksum(rec, body)) fail("{}: chunk {} checksum mismatch (the file is corrupt)", path_, k);
   const size_t pos_bytes = position_bytes(n_vocab_, top_k_);
   logprobs.resize(size_t(plan_.n_scored) * size_t(n_vocab_));
+  std::vector<uint8_t> exact(static_cast<size_t>(n_vocab_));
   for (int64_t j = 0; j < plan_.n_scored; ++j) {
     const uint8_t* src = rec + size_t(j) * pos_bytes;
     float* row = logprobs.data() + size_t(j) * size_t(n_vocab_);
-    const uint8_t* half = src + size_t(top_k_) * 8;
+    const uint8_t* half = src + 4 + size_t(top_k_) * 8;
     for (int64_t i = 0; i < n_vocab_; ++i) row[i] = fp16_to_float(get<uint16_t>(half, size_t(i) * 2));
+    std::fill(exact.begin(), exact.end(), 0);
     for (uint32_t t = 0; t < top_k_; ++t) {
-      const uint32_t id = get<uint32_t>(src, t * 8);
+      const uint32_t id = get<uint32_t>(src, 4 + t * 8);
       if (id >= uint32_t(n_vocab_)) fail("{}: chunk {} names token {} outside the vocabulary", path_, k, id);
-      row[id] = get<float>(src, t * 8 + 4);
+      row[id] = get<float>(src, 4 + t * 8 + 4);
+      exact[id] = 1;
     }
-    double sum = 0;
+    const int32_t target = tokens_[size_t(k * n_fed_ + plan_.first_scored + j)];
+    row[target] = get<float>(src, 0);
+    exact[size_t(target)] = 1;
+    double exact_mass = 0, tail_mass = 0;
     for (int64_t i = 0; i < n_vocab_; ++i) {
       if (!(row[i] <= 0.001f) || !std::isfinite(row[i]))
         fail("{}: chunk {} holds an invalid log-probability {}", path_, k, row[i]);
-      sum += std::exp(double(row[i]));
+      (exact[size_t(i)] ? exact_mass : tail_mass) += std::exp(double(row[i]));
     }
+    const double sum = exact_mass + tail_mass;
     if (!(sum > 0.99 && sum < 1.01)) fail("{}: chunk {} holds a distribution summing to {}", path_, k, sum);
-    const float shift = float(std::log(sum));
-    for (int64_t i = 0; i < n_vocab_; ++i) row[i] -= shift;
+    // Renormalise through the fp16 entries only, so the exact ones stay exact.
+    if (tail_mass > 0 && exact_mass < 1) {
+      const float shift = float(std::log((1 - exact_mass) / tail_mass));
+      for (int64_t i = 0; i < n_vocab_; ++i)
+        if (!exact[size_t(i)]) row[i] += shift;
+    }
   }
 }
 

@@ -13,11 +13,12 @@
 //     504 u64 checksum of bytes 0..503
 //   tokens: n_chunks x n_fed i32, the fed tokens of every chunk
 //   per chunk: n_scored positions, each
+//       f32 log-prob of the token that follows  (exact base perplexity)
 //       top_k x {u32 token id, f32 log-prob}   the most likely tokens, exact
 //       n_vocab x fp16 log-prob                the whole distribution
 //     then u64 checksum of the chunk's bytes
-// Every log-prob is log(softmax(logits)); the exact top-k values replace
-// their fp16 copies on read, and each row is renormalised, so the KLD from a
+// Every log-prob is log(softmax(logits)); the exact values replace their fp16
+// copies on read, and each row is renormalised, so the KLD from a
 // file matches the in-run one to ~1e-6 while costing ~2 bytes per vocab entry.
 #pragma once
 
@@ -54,6 +55,7 @@ class BaseLogitsWriter {
   ChunkPlan plan_;
   int64_t n_vocab_;
   int64_t next_chunk_ = 0;
+  std::vector<int32_t> tokens_;  // fed tokens of every chunk
   std::vector<uint8_t> record_;
 };
 
@@ -84,6 +86,7 @@ class BaseLogitsReader {
   int64_t n_fed_ = 0;
   uint32_t top_k_ = 0;
   ModelSizeInfo base_;
+  std::vector<int32_t> tokens_;  // fed tokens of every chunk
   uint64_t tokens_offset_ = 0, chunks_offset_ = 0, chunk_bytes_ = 0;
 };
 
