@@ -143,12 +143,12 @@ struct Q3_KF {
                                 (x1 & 0x0f0f0f0fu) | ((x2 >> 2) & 0x03030303u) << 4,
                                 ((x0 >> 4) & 0x0f0f0f0fu) | ((x2 >> 4) & 0x03030303u) << 4,
                                 ((x1 >> 4) & 0x0f0f0f0fu) | ((x2 >> 6) & 0x03030303u) << 4};
-    uint8_t raw[16];
-    std::memcpy(raw, packed, 16);
     int16_t sc[16];
-    for (int j = 0; j < 16; ++j) sc[j] = int16_t(raw[j] - 32);
+    for (int j = 0; j < 16; ++j) sc[j] = int16_t(int((packed[j / 4] >> (8 * (j % 4))) & 0xFF) - 32);
     scales16(sc, r.s);
-    r.aux = load256(sc);
+    // built in registers: a 32-byte load of sc[] right after its 2-byte stores would stall
+    r.aux = _mm256_cvtepi8_epi16(_mm_sub_epi8(
+        _mm_setr_epi32(int(packed[0]), int(packed[1]), int(packed[2]), int(packed[3])), _mm_set1_epi8(32)));
     const __m256i hm = load256(b.hmask);
     for (int k = 0; k < 8; ++k) {
       const __m256i bit = _mm256_set1_epi8(int8_t(1 << k));
@@ -180,7 +180,7 @@ struct Q6_KF {
     int16_t sc[16];
     for (int j = 0; j < 16; ++j) sc[j] = b.scales[j];
     scales16(sc, r.s);
-    r.aux = load256(sc);
+    r.aux = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     r.d = fp16(b.d);
   }
   static void dot(const KRow& r, const BlockQ8_K& a, __m256& acc, __m256&) {
@@ -213,12 +213,17 @@ struct IQ4_XSF {
   }
 };
 
+// next: the following row, prefetched block by block during decode.
 template <class F, int NT>
-void row_dot(const typename F::Block* row, int64_t nb, const uint8_t* act, size_t a_stride, float* out) {
+void row_dot(const typename F::Block* row, int64_t nb, const uint8_t* act, size_t a_stride, float* out,
+             const char* next) {
   __m256 acc[NT], accm[NT];
   for (int t = 0; t < NT; ++t) acc[t] = accm[t] = _mm256_setzero_ps();
   KRow r;
   for (int64_t b = 0; b < nb; ++b) {
+    if (NT == 1)
+      for (size_t off = 0; off < sizeof(typename F::Block); off += 64)
+        _mm_prefetch(next + b * sizeof(typename F::Block) + off, _MM_HINT_T0);
     F::load(row[b], r);
     for (int t = 0; t < NT; ++t) F::dot(r, reinterpret_cast<const BlockQ8_K*>(act + t * a_stride)[b], acc[t], accm[t]);
   }
@@ -239,8 +244,9 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
     for (int64_t r = 0; r < n_rows; ++r) {
       const auto* row = reinterpret_cast<const typename F::Block*>(w + size_t(r) * w_stride);
       float out[kMaxTokens];
-      if (nt == 1) row_dot<F, 1>(row, nb, act, a_stride, out);
-      else row_dot<F, 2>(row, nb, act, a_stride, out);
+      const char* next = reinterpret_cast<const char*>(w + size_t(r + 1) * w_stride);
+      if (nt == 1) row_dot<F, 1>(row, nb, act, a_stride, out, next);
+      else row_dot<F, 2>(row, nb, act, a_stride, out, next);
       for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }
   }
