@@ -1,7 +1,7 @@
 // Streaming-read bandwidth probe (see bandwidth.h). The read loop sums 64-bit
-// words with several independent accumulators; with -O2 the compiler
-// vectorizes it (SSE2 baseline, 16-byte loads), which is enough to saturate
-// DRAM: the bottleneck is the memory, not the load ports.
+// words with independent accumulators: 512-bit loads where the CPU has
+// AVX-512 (bandwidth_avx512.cpp), else the baseline loop the compiler
+// vectorizes with 16-byte loads. Slices start 64-byte aligned.
 #include "cpu/bandwidth.h"
 
 #include <algorithm>
@@ -13,9 +13,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/isa.h"
 #include "core/parallel.h"
 
 namespace lowbit::cpu {
+
+uint64_t sum_words_avx512(const uint64_t* p, size_t n);  // bandwidth_avx512.cpp
+
 namespace {
 
 uint64_t sum_words(const uint64_t* p, size_t n) {
@@ -47,7 +51,7 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
     ~Restore() { set_thread_count(n); }
   } restore{saved_threads};
   auto slice = [words](int t, int n, size_t& b, size_t& e) {
-    const size_t per = (words + size_t(n) - 1) / size_t(n);
+    const size_t per = ((words + size_t(n) - 1) / size_t(n) + 7) & ~size_t(7);  // whole 64-byte lines
     b = std::min(words, size_t(t) * per);
     e = std::min(words, b + per);
   };
@@ -59,6 +63,7 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
     for (size_t i = b; i < e; ++i) buf[i] = uint64_t(i);
   });
 
+  const bool wide = active_isa() >= Isa::Avx512;
   volatile uint64_t sink = 0;
   double best = 0.0;
   std::vector<uint64_t> partial(static_cast<size_t>(thread_count()));
@@ -67,7 +72,7 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
     parallel_threads([&](int t, int n) {
       size_t b, e;
       slice(t, n, b, e);
-      partial[size_t(t)] = sum_words(buf + b, e - b);
+      partial[size_t(t)] = wide ? sum_words_avx512(buf + b, e - b) : sum_words(buf + b, e - b);
     });
     const auto t1 = std::chrono::steady_clock::now();
     for (uint64_t v : partial) sink = sink + v;
