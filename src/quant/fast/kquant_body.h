@@ -566,6 +566,15 @@ inline void pack_2bit(const uint8_t* q, uint8_t* qs) {
       qs[h / 4 + l] = uint8_t((q[h + l] & 3) | ((q[h + l + 32] & 3) << 2) | ((q[h + l + 64] & 3) << 4) |
                               ((q[h + l + 96] & 3) << 6));
 }
+// Bit `bit` of weight j to byte j % 32, bit j / 32 (Q5_K qh, Q3_K hmask);
+// branch-free: the bits are random, a branch per weight mispredicts half the time.
+inline void pack_high_bits(const uint8_t* q, int bit, uint8_t* out) {
+  for (int l = 0; l < 32; ++l) {
+    unsigned b = 0;
+    for (int k = 0; k < 8; ++k) b |= unsigned((q[l + 32 * k] >> bit) & 1) << k;
+    out[l] = uint8_t(b);
+  }
+}
 inline void pack_scales_k4(const uint8_t* sc, const uint8_t* mc, uint8_t* s) {
   for (int j = 0; j < 4; ++j) {
     s[j] = uint8_t(sc[j] | ((sc[j + 4] >> 4) << 6));
@@ -612,9 +621,7 @@ void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importa
       [&](int64_t i, const MinMaxOutF& r) {
         pack_scales_k4(r.sc, r.mc, y[i].scales);
         pack_4bit_k(r.q, y[i].qs);
-        std::memset(y[i].qh, 0, QK_K / 8);
-        for (int j = 0; j < QK_K; ++j)
-          if (r.q[j] > 15) y[i].qh[j % 32] |= uint8_t(1 << (j / 32));
+        pack_high_bits(r.q, 4, y[i].qh);
         y[i].d = r.d;
         y[i].dmin = r.dmin;
       });
@@ -636,9 +643,7 @@ void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importa
             y[i].scales[j - 8] |= uint8_t((l & 15) << 4);
           y[i].scales[8 + j % 4] |= uint8_t((l >> 4) << (2 * (j / 4)));
         }
-        std::memset(y[i].hmask, 0, QK_K / 8);
-        for (int j = 0; j < QK_K; ++j)
-          if (r.q[j] > 3) y[i].hmask[j % 32] |= uint8_t(1 << (j / 32));
+        pack_high_bits(r.q, 2, y[i].hmask);
         pack_2bit(r.q, y[i].qs);
         y[i].d = r.d;
       });
