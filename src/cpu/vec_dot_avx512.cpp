@@ -22,14 +22,17 @@ using namespace lowbit::quant;
 
 // 16 weights starting at i (masked at the tail) as floats.
 struct F32W {
+  static constexpr size_t kBytes = 4;
   static __m512 load(const void* w, int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i); }
 };
 struct F16W {
+  static constexpr size_t kBytes = 2;
   static __m512 load(const void* w, int64_t i, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i));
   }
 };
 struct BF16W {
+  static constexpr size_t kBytes = 2;
   static __m512 load(const void* w, int64_t i, __mmask16 m) {
     const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -48,6 +51,11 @@ void block_dot(int64_t i0, int64_t i1, const uint8_t* w, size_t w_stride, const 
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t i = i0; i < i1; i += 16) {
     const __mmask16 m = i1 - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (i1 - i)) - 1);
+    if constexpr (NT == 1) {
+      // decode: fetch the next row group ahead (one line per row per 64 bytes)
+      if ((i * W::kBytes) % 64 == 0)
+        for (int r = 0; r < NR; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + (NR + r) * w_stride + i * W::kBytes), _MM_HINT_T0);
+    }
     __m512 wv[NR];
     for (int r = 0; r < NR; ++r) wv[r] = W::load(w + r * w_stride, i, m);
     for (int t = 0; t < NT; ++t) {
