@@ -281,7 +281,7 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
     for (int t = 0; t < NT; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
 }
 
-constexpr int kTokenGroup = 4;
+constexpr int kTokenGroup = 6;
 
 template <class F, int NR>
 void rows_dot_any(int nt, const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, int64_t stride, float* y,
@@ -290,12 +290,14 @@ void rows_dot_any(int nt, const uint8_t* w, size_t w_stride, int64_t nb, const A
     case 1: rows_dot<F, NR, 1>(w, w_stride, nb, act, stride, y, y_stride); break;
     case 2: rows_dot<F, NR, 2>(w, w_stride, nb, act, stride, y, y_stride); break;
     case 3: rows_dot<F, NR, 3>(w, w_stride, nb, act, stride, y, y_stride); break;
-    default: rows_dot<F, NR, 4>(w, w_stride, nb, act, stride, y, y_stride); break;
+    case 4: rows_dot<F, NR, 4>(w, w_stride, nb, act, stride, y, y_stride); break;
+    case 5: rows_dot<F, NR, 5>(w, w_stride, nb, act, stride, y, y_stride); break;
+    default: rows_dot<F, NR, 6>(w, w_stride, nb, act, stride, y, y_stride); break;
   }
 }
 
-// Rows in pairs, tokens in groups of 4: the activations of one group
-// (4 x 384 bytes per super-block) stay in L1 across a pass over a row pair.
+// Rows in pairs, tokens in groups of 6: the activations of one group
+// (6 x 384 bytes per super-block) stay in L1 across a pass over a row pair.
 template <class F>
 void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
           int64_t n_tok, float* y, int64_t y_stride) {
