@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "core/isa.h"
@@ -72,6 +73,15 @@ const std::array<FormatOps, kTableSize>& active_table() {
 
 // Throws naming the first non-finite value of a row.
 void check_finite_row(GgmlType type, const float* row, int64_t row_index, int64_t n) {
+  // Fast pass first: an all-ones exponent marks Inf/NaN. This branch-free
+  // loop vectorizes; std::isfinite per value cost more than Q8_0 itself.
+  uint32_t non_finite = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    uint32_t bits;
+    std::memcpy(&bits, row + c, 4);
+    non_finite |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (!non_finite) return;
   for (int64_t c = 0; c < n; ++c) {
     if (!std::isfinite(row[c])) {
       fail("cannot quantize to {}: value {} at row {}, column {} is not finite", type_name(type), row[c], row_index,
