@@ -145,7 +145,7 @@ SyntheticResult write_synthetic_model(const std::string& path, const SyntheticSh
       for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
         const int64_t nr = std::min(chunk_rows, rows - r0);
         parallel_for(nr, 1, [&](int64_t a, int64_t b) {
-          std::vector<float> row(size_t(cols));
+          std::vector<float> row(static_cast<size_t>(cols));
           for (int64_t r = a; r < b; ++r) {
             fill_row(row.data(), cols, seed * 1000003u + ti * 7919u + uint64_t(r0 + r) * 104729u, 0.02f);
             uint8_t* dst = buf.data() + size_t(r * cols) * elem;
