@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Sets up (Debian packages), builds lowbit and runs the whole test suite.
-# With CI=true (or --all) it also builds and runs the suite under
+# With --all (or LOWBIT_FULL_TESTS=1) it also builds and runs the suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs each fuzz target for
-# a bounded time (scripts/sanitize.sh, scripts/fuzz.sh), when those exist.
+# a bounded time (scripts/sanitize.sh, scripts/fuzz.sh). CI does not turn
+# these on yet: the whole sanitized suite has not had a verified clean run.
 # Tests that need ../shared skip without it, and fail under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all=0
-if [ "${CI:-}" = "true" ] || [ "${1:-}" = "--all" ]; then all=1; fi
+if [ "${LOWBIT_FULL_TESTS:-}" = "1" ] || [ "${1:-}" = "--all" ]; then all=1; fi
 
 bash scripts/setup.sh
 jobs=$(nproc)
