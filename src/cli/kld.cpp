@@ -25,12 +25,13 @@ struct KldArgs {
   std::vector<std::string> models;
   std::string text;
   int64_t ctx = 256;
-  std::string convention = "second_half";
+  std::string convention = "llamacpp";
   int64_t chunks = 0;
   std::string save_base;
   std::string base_logits;
   int threads = 0;
   bool quiet = false;
+  bool ctx_given = false, convention_given = false;  // else taken from --base-logits
 };
 
 struct LoadedModel {
@@ -84,8 +85,15 @@ int save_base_only(const KldArgs& a, eval::PplConvention convention) {
   return 0;
 }
 
-int run_kld(const KldArgs& a) {
+int run_kld(KldArgs a) {
   set_thread_count(a.threads);
+  std::unique_ptr<eval::BaseLogitsReader> reader;
+  if (!a.base_logits.empty()) {
+    // The file knows how it was made: its ctx and convention are the defaults.
+    reader = std::make_unique<eval::BaseLogitsReader>(a.base_logits);
+    if (!a.ctx_given) a.ctx = reader->plan().ctx;
+    if (!a.convention_given) a.convention = eval::convention_name(reader->plan().convention);
+  }
   const auto convention = eval::parse_convention(a.convention);
   if (!convention)
     fail("--convention must be second_half, bos_all, all_but_first or llamacpp, not '{}'", a.convention);
@@ -100,9 +108,7 @@ int run_kld(const KldArgs& a) {
   LoadedModel quant = load(a.models.back());
   const int64_t n_vocab = quant.model->config().n_vocab;
   LoadedModel base;
-  std::unique_ptr<eval::BaseLogitsReader> reader;
   if (from_file) {
-    reader = std::make_unique<eval::BaseLogitsReader>(a.base_logits);
     if (reader->n_vocab() != n_vocab)
       fail("{}: base logits have a vocabulary of {} tokens, {} has {}: not the same model family", a.base_logits,
            reader->n_vocab(), a.models.back(), n_vocab);
@@ -156,17 +162,23 @@ CommandRegistration kld_command(
           ->required()
           ->expected(1, 2);
       app.add_option("-f,--file", a->text, "Text file (UTF-8)")->required();
-      app.add_option("--ctx", a->ctx, "Tokens per chunk")->capture_default_str()->check(CLI::Range(int64_t(2), int64_t(1) << 20));
-      app.add_option("--convention", a->convention,
-                     "Scored positions: second_half (last ctx/2 tokens) or llamacpp (llama-perplexity's exact ones), "
-                     "bos_all, all_but_first")
+      auto* ctx = app.add_option("--ctx", a->ctx, "Tokens per chunk (default with --base-logits: the file's)")
+                      ->capture_default_str()
+                      ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+      auto* convention = app.add_option("--convention", a->convention,
+                     "Scored positions: llamacpp (llama-perplexity --kl-divergence's exact ones), second_half "
+                     "(last ctx/2 tokens), bos_all, all_but_first (default with --base-logits: the file's)")
           ->capture_default_str();
       app.add_option("--chunks", a->chunks, "At most this many chunks (0: all)")->check(CLI::NonNegativeNumber);
       app.add_option("--save-base", a->save_base, "Also write the base distributions to this file");
       app.add_option("--base-logits", a->base_logits, "Read the base distributions from this file (from --save-base)");
       app.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
       app.add_flag("-q,--quiet", a->quiet, "No progress bar");
-      return [a] { return run_kld(*a); };
+      return [a, ctx, convention] {
+        a->ctx_given = ctx->count() > 0;
+        a->convention_given = convention->count() > 0;
+        return run_kld(*a);
+      };
     });
 
 }  // namespace

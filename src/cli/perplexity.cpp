@@ -1,4 +1,4 @@
-// `lowbit perplexity MODEL -f TEXT [--ctx 256] [--convention second_half|bos_all|all_but_first|llamacpp]
+// `lowbit perplexity MODEL -f TEXT [--ctx 256] [--convention llamacpp|second_half|bos_all|all_but_first]
 //  [--chunks N] [--threads N] [--json]`: perplexity of a model on a text, chunk by chunk.
 #include <cstdio>
 
@@ -21,7 +21,7 @@ struct PerplexityArgs {
   std::string model;
   std::string text;
   int64_t ctx = 256;
-  std::string convention = "second_half";
+  std::string convention = "llamacpp";
   int64_t chunks = 0;
   int threads = 0;
   bool json = false;
@@ -85,8 +85,9 @@ CommandRegistration perplexity_command(
       app.add_option("-f,--file", a->text, "Text file (UTF-8)")->required();
       app.add_option("--ctx", a->ctx, "Tokens per chunk")->capture_default_str()->check(CLI::Range(int64_t(2), int64_t(1) << 20));
       app.add_option("--convention", a->convention,
-                     "second_half: no BOS, last ctx/2 tokens scored; bos_all: BOS + ctx tokens, all scored; "
-                     "all_but_first: no BOS, all but the first scored; llamacpp: exactly llama-perplexity's")
+                     "llamacpp: exactly llama-perplexity's (BOS in slot 0 only if the vocab adds BOS; tokens "
+                     "ctx/2+1..ctx-1 scored); second_half: no BOS, last ctx/2 tokens scored; bos_all: BOS + ctx "
+                     "tokens, all scored; all_but_first: no BOS, all but the first scored")
           ->capture_default_str();
       app.add_option("--chunks", a->chunks, "At most this many chunks (0: all)")->check(CLI::NonNegativeNumber);
       app.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
