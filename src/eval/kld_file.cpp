@@ -187,6 +187,12 @@ void BaseLogitsReader::check_compatible(const ChunkPlan& plan, std::span<const i
     if (!std::equal(fed.begin(), fed.end(), tokens_.begin() + k * n_fed_))
       fail("{}: chunk {} holds other tokens than this text gives (made from another text or tokenizer?)", path_, k);
   }
+  // Verify every chunk now rather than fail midway through a long run.
+  for (int64_t k = 0; k < plan.n_chunks; ++k) {
+    const uint8_t* rec = file_->data() + chunks_offset_ + uint64_t(k) * chunk_bytes_;
+    const size_t body = size_t(chunk_bytes_ - 8);
+    if (get<uint64_t>(rec, body) != checksum(rec, body)) fail("{}: chunk {} checksum mismatch (the file is corrupt)", path_, k);
+  }
 }
 
 void BaseLogitsReader::read_chunk(int64_t k, std::vector<float>& logprobs) const {

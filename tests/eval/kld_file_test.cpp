@@ -173,6 +173,7 @@ TEST(BaseLogitsFile, CorruptFilesAreRejected) {
   std::vector<float> lp;
   r.read_chunk(0, lp);  // intact
   expect_error([&] { r.read_chunk(f.plan.n_chunks - 1, lp); }, "checksum mismatch");
+  expect_error([&] { r.check_compatible(f.plan, f.text, kVocab); }, "chunk 5 checksum mismatch");
 
   const std::string missing = dir.file("does-not-exist");
   EXPECT_THROW(BaseLogitsReader r2(missing), Error);
