@@ -15,7 +15,7 @@ bash scripts/setup.sh
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
-ctest --test-dir build -j "$jobs" --output-on-failure --timeout 1200
+ctest --test-dir build -j "$jobs" --output-on-failure --timeout 2700
 
 if [ "$all" = 1 ]; then
   [ -f scripts/sanitize.sh ] && bash scripts/sanitize.sh
