@@ -122,6 +122,7 @@ double run_tensor(const TensorJob& job, GgufWriter& writer, SlabBuffers& buf, Pr
   const bool convert = job.choice->needs_conversion();
   const int64_t n = view.row_length();
   const int64_t rows = view.row_count();
+  if (n <= 0 || rows <= 0) return 0.0;  // an empty tensor: nothing to write
   const size_t in_row_bytes = view.row_bytes();
   const size_t out_row_bytes = convert ? row_bytes(out_type, n) : in_row_bytes;
   const bool readable = can_dequantize(view.type);
