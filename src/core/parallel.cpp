@@ -2,8 +2,14 @@
 // for the next job (sub-microsecond hand-off while decode issues a matmul
 // every few microseconds), then sleep on a condition variable, so an
 // oversubscribed machine (ctest -j, builds alongside) is not slowed by
-// threads spinning for a core that another process holds. OpenMP's default
-// spin-wait was 20-40x slower in exactly that case.
+// threads spinning for a core that another process holds.
+//
+// Work is handed out in chunks claimed from a shared counter, and the caller
+// waits only for chunks that were claimed, never for a worker to wake up: if
+// the OS has descheduled a worker (another process holds its core), the
+// calling thread does that worker's share itself instead of idling until the
+// next time slice. A statically split job (and OpenMP's default schedule)
+// made 2-thread decode 20-40x slower in exactly that case.
 #include "core/parallel.h"
 
 #include <algorithm>
@@ -32,7 +38,7 @@ thread_local bool t_inside_pool = false;
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads) : n_threads_(n_threads) {
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
   ~ThreadPool() {
     {
@@ -45,39 +51,63 @@ class ThreadPool {
   }
   int size() const { return n_threads_; }
 
-  // Runs fn(i, n) on every thread (the caller is thread 0) and waits.
-  void run(const std::function<void(int, int)>& fn) {
+  // Runs fn(c) for every chunk c < n_chunks on the calling thread and any
+  // workers that show up, and returns when all chunks are done.
+  void run(int64_t n_chunks, const std::function<void(int64_t)>& fn) {
     std::lock_guard<std::mutex> serial(run_mutex_);  // one job at a time
-    job_ = &fn;
+    job_.store(&fn, std::memory_order_relaxed);
     error_ = nullptr;
-    pending_.store(n_threads_ - 1);
+    done_.store(0, std::memory_order_relaxed);
+    // A new generation with chunk counter 0; workers of older generations
+    // cannot claim from it (the claim compares the generation too).
+    uint64_t gen;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      gen = generation_.load(std::memory_order_relaxed) + 1;
+      n_chunks_.store(n_chunks, std::memory_order_relaxed);
+      claim_.store(gen << 32, std::memory_order_relaxed);
+      generation_.store(gen, std::memory_order_release);
     }
     cv_.notify_all();
-    execute(0);
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    work(gen, fn);
+    for (int spin = 0; done_.load(std::memory_order_acquire) != n_chunks; ++spin) {
       if (spin < kSpinIterations) LOWBIT_PAUSE();
       else std::this_thread::yield();
     }
-    job_ = nullptr;
+    job_.store(nullptr, std::memory_order_relaxed);
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
-  void execute(int index) {
+  // Claims and runs chunks of generation `gen` until none are left.
+  void work(uint64_t gen, const std::function<void(int64_t)>& fn) {
+    const int64_t n_chunks = n_chunks_.load(std::memory_order_acquire);
     t_inside_pool = true;
-    try {
-      (*job_)(index, n_threads_);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex_);
-      if (!error_) error_ = std::current_exception();
+    for (;;) {
+      uint64_t c = claim_.load(std::memory_order_acquire);
+      int64_t chunk;
+      do {
+        if ((c >> 32) != (gen & 0xffffffffu)) {
+          t_inside_pool = false;
+          return;
+        }
+        chunk = int64_t(c & 0xffffffffu);
+        if (chunk >= n_chunks) {
+          t_inside_pool = false;
+          return;
+        }
+      } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel));
+      try {
+        fn(chunk);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
-    t_inside_pool = false;
   }
 
-  void worker_loop(int index) {
+  void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
       uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -85,15 +115,18 @@ class ThreadPool {
         LOWBIT_PAUSE();
         gen = generation_.load(std::memory_order_acquire);
       }
-      if (gen == seen) {
+      const std::function<void(int64_t)>* job;
+      {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return generation_.load() != seen; });
+        if (gen == seen) cv_.wait(lock, [&] { return generation_.load() != seen; });
         gen = generation_.load();
+        if (stop_) return;
+        job = job_.load(std::memory_order_acquire);
       }
       seen = gen;
-      if (stop_) return;
-      execute(index);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      // job_ may already belong to a later generation than `gen` (or be
+      // null); the generation check in every claim keeps us out of it.
+      if (job) work(gen, *job);
     }
   }
 
@@ -103,8 +136,10 @@ class ThreadPool {
   std::condition_variable cv_;
   std::mutex run_mutex_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<uint64_t> claim_{0};  // generation << 32 | next chunk
+  std::atomic<int64_t> done_{0};
+  std::atomic<int64_t> n_chunks_{0};
+  std::atomic<const std::function<void(int64_t)>*> job_{nullptr};
   std::mutex error_mutex_;
   std::exception_ptr error_;
   bool stop_ = false;
@@ -141,27 +176,29 @@ void set_thread_count(int n) {
 
 void parallel_threads(const std::function<void(int, int)>& fn) {
   // Nested calls (a parallel_for inside a worker) run on the calling thread.
-  if (thread_count() == 1 || t_inside_pool) {
+  const int n = thread_count();
+  if (n == 1 || t_inside_pool) {
     fn(0, 1);
     return;
   }
-  pool().run(fn);
+  pool().run(n, [&](int64_t i) { fn(int(i), n); });
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  const int64_t chunks = (n + grain - 1) / grain;
-  if (thread_count() == 1 || chunks == 1 || t_inside_pool) {
+  const int64_t grains = (n + grain - 1) / grain;
+  const int threads = thread_count();
+  if (threads == 1 || grains == 1 || t_inside_pool) {
     fn(0, n);
     return;
   }
-  parallel_threads([&](int t, int nthreads) {
-    const int64_t per = (chunks + nthreads - 1) / nthreads;
-    const int64_t begin = std::min(n, int64_t(t) * per * grain);
-    const int64_t end = std::min(n, int64_t(t + 1) * per * grain);
-    if (begin < end) fn(begin, end);
-  });
+  // About 8 chunks per thread: enough for a late or slow thread's share to
+  // be taken over, few enough that claiming costs nothing next to a chunk.
+  const int64_t per_chunk = std::max<int64_t>(1, grains / (int64_t(threads) * 8));
+  const int64_t chunk_items = per_chunk * grain;
+  const int64_t chunks = (n + chunk_items - 1) / chunk_items;
+  pool().run(chunks, [&](int64_t c) { fn(c * chunk_items, std::min(n, (c + 1) * chunk_items)); });
 }
 
 }  // namespace lowbit

@@ -27,6 +27,21 @@ TEST(Parallel, VisitsEveryIndexOnce) {
   set_thread_count(0);
 }
 
+TEST(Parallel, ThreadsSeeEveryIndexOnce) {
+  for (int threads : {2, 3, 8}) {
+    set_thread_count(threads);
+    for (int rep = 0; rep < 200; ++rep) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(threads));
+      parallel_threads([&](int i, int n) {
+        ASSERT_EQ(n, threads);
+        hits[size_t(i)]++;
+      });
+      for (int i = 0; i < threads; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << threads;
+    }
+  }
+  set_thread_count(0);
+}
+
 TEST(Parallel, ManySmallJobsInARow) {
   set_thread_count(2);
   std::atomic<int64_t> sum{0};
