@@ -118,25 +118,22 @@ inline __m512i two_bits(__m512i qs, int k) {
 }
 
 // SD and MD of a Q4_K/Q5_K block from its first 16 bytes (d, dmin, 12 scale
-// bytes s[0..11] at bytes 4..15), all in one xmm: lane g gets sub-block g/2's
+// bytes s[0..11] at bytes 4..15): lane g gets sub-block j = g/2's
 //   scale = j < 4 ? s[j] & 63 : (s[j+4] & 15) | (s[j-4] >> 6) << 4
-//   min   = j < 4 ? s[j+4] & 63 : (s[j+4] >> 4) | (s[j] >> 6) << 4     (j = g/2)
+//   min   = j < 4 ? s[j+4] & 63 : (s[j+4] >> 4) | (s[j] >> 6) << 4
+// The 6-bit fields are unpacked with 32-bit scalar arithmetic (four bytes at
+// a time): decode is bound by vector-port work, and the integer ports are idle.
 inline void q4k_header(const uint8_t* block, KRow& r) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
-  const __m512 h = _mm512_castps128_ps512(_mm_cvtph_ps(x));
-  const __m512 d = _mm512_broadcastss_ps(_mm512_castps512_ps128(h));
-  const __m512 dmin = _mm512_permutexvar_ps(_mm512_set1_epi32(1), h);
-  const __m128i low6 = _mm_set1_epi8(63), low4 = _mm_set1_epi8(15), bits45 = _mm_set1_epi8(0x30);
-  const __m128i a = _mm_shuffle_epi8(x, _mm_setr_epi8(4, 4, 5, 5, 6, 6, 7, 7, 12, 12, 13, 13, 14, 14, 15, 15));
-  const __m128i b = _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 4, 4, 5, 5, 6, 6, 7, 7));
-  const __m128i sc = _mm_or_si128(_mm_and_si128(a, _mm_set_epi64x(0x0f0f0f0f0f0f0f0fLL, 0x3f3f3f3f3f3f3f3fLL)),
-                                  _mm_and_si128(_mm_srli_epi16(b, 2), bits45));
-  const __m128i am = _mm_shuffle_epi8(x, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
-  const __m128i bm = _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 8, 8, 9, 9, 10, 10, 11, 11));
-  const __m128i m_low = _mm_mask_blend_epi8(0xFF00, _mm_and_si128(am, low6), _mm_and_si128(_mm_srli_epi16(am, 4), low4));
-  const __m128i mn = _mm_or_si128(m_low, _mm_and_si128(_mm_srli_epi16(bm, 2), bits45));
-  r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), d);
-  r.md = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), dmin);
+  const uint32_t s0 = load_u32(block + 4), s4 = load_u32(block + 8), s8 = load_u32(block + 12);
+  const uint32_t scale_hi = (s8 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u);
+  const uint32_t min_hi = ((s8 >> 4) & 0x0f0f0f0fu) | ((s4 >> 2) & 0x30303030u);
+  const uint64_t scales = uint64_t(s0 & 0x3f3f3f3fu) | uint64_t(scale_hi) << 32;
+  const uint64_t mins = uint64_t(s4 & 0x3f3f3f3fu) | uint64_t(min_hi) << 32;
+  uint16_t d, dmin;
+  std::memcpy(&d, block, 2);
+  std::memcpy(&dmin, block + 2, 2);
+  r.sd = _mm512_mul_ps(pairs_to_float(scales), _mm512_set1_ps(fp16(d)));
+  r.md = _mm512_mul_ps(pairs_to_float(mins), _mm512_set1_ps(fp16(dmin)));
 }
 
 struct Q4_KF {
