@@ -6,7 +6,10 @@
 // Input: Gaussian weights (rows of 4096), 16 MiB of F32 per pass; figures are
 // the median of the passes (the machine is shared). Threads split the rows
 // with parallel_for, as quantize_model does.
-// Usage: bench_quantize_bench [--quick] [--types Q4_K,Q6_K] [--imatrix]
+// Usage: bench_quantize_bench [--quick] [--types Q4_K,Q6_K] [--imatrix] [--one-thread]
+// --one-thread: only the one-thread figures (no bandwidth probe, no all-thread
+// pass; the all-thread fields repeat the one-thread wall figures), which keeps
+// the other core free on a shared machine.
 // LOWBIT_ISA=scalar|avx2|avx512 picks the quantizer level (scalar = reference).
 #include <algorithm>
 #include <chrono>
@@ -92,20 +95,21 @@ Figures measure(GgmlType t, const std::vector<float>& x, int64_t n_per_row, cons
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, with_imatrix = false;
+  bool quick = false, with_imatrix = false, one_thread = false;
   std::string types = "Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,IQ4_NL,IQ4_XS,Q4_0,Q8_0";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--imatrix") with_imatrix = true;
+    else if (a == "--one-thread") one_thread = true;
     else if (a == "--types" && i + 1 < argc) types = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--types Q4_K,...] [--imatrix]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--types Q4_K,...] [--imatrix] [--one-thread]\n", argv[0]);
       return 2;
     }
   }
-  const int all = thread_count();
-  const double bw = cpu::measure_read_bandwidth_gbps(size_t(1) << 30, all, quick ? 3 : 5);
+  const int all = one_thread ? 1 : thread_count();
+  const double bw = one_thread ? 0.0 : cpu::measure_read_bandwidth_gbps(size_t(1) << 30, all, quick ? 3 : 5);
   std::printf("{\"bench\":\"read_bandwidth\",\"threads\":%d,\"gbps\":%.2f}\n", all, bw);
 
   const int64_t n_per_row = 4096;
@@ -131,7 +135,7 @@ int main(int argc, char** argv) {
     }
     const float* imp = with_imatrix ? importance.data() : nullptr;
     const Figures one = measure(*t, x, n_per_row, imp, 1, passes);
-    const Figures many = measure(*t, x, n_per_row, imp, all, passes);
+    const Figures many = one_thread ? one : measure(*t, x, n_per_row, imp, all, passes);
     std::printf(
         "{\"bench\":\"quantize\",\"type\":\"%s\",\"isa\":\"%s\",\"imatrix\":%s,\"threads\":%d,"
         "\"quantize_gbps_1t\":%.3f,\"quantize_gbps_1t_cpu\":%.3f,\"quantize_gbps\":%.3f,"

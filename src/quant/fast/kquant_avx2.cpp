@@ -99,6 +99,14 @@ inline V fp16_step(V v, int dir) {
           _mm256_cvtph_ps(_mm_add_epi16(_mm256_cvtps_ph(v.hi, r), step))};
 }
 
+// Levels 0..255 held as floats, to 16 bytes.
+inline void store_bytes(V v, uint8_t* p) {
+  const __m256i words = _mm256_packs_epi32(_mm256_cvttps_epi32(v.lo), _mm256_cvttps_epi32(v.hi));  // lo0-3 hi0-3 lo4-7 hi4-7
+  const __m256i ordered = _mm256_permute4x64_epi64(words, 0xd8);                                 // lo0-7 hi0-7
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm_packus_epi16(_mm256_castsi256_si128(ordered), _mm256_extracti128_si256(ordered, 1)));
+}
+
 #include "quant/fast/kquant_body.h"
 
 }  // namespace

@@ -9,47 +9,94 @@
 // reference (quant/ref/search.h) becomes one pass over X[0..L) with no
 // horizontal work. The method is the reference's, with a grid of candidate
 // inverse scales in place of its bucketed crossing sweep:
-//  1. per sub-block: grid over the reference's window, polish twice;
+//  1. per sub-block: a grid over a per-format window, polish twice. The
+//     windows come from where the best candidates fall on real weights: for
+//     scale-only formats far below the scale that maps the largest |x| onto
+//     the end level (6-bit: down to 6 levels below) and hardly above it, so
+//     one sign with 8-10 points beats the reference's symmetric sweep;
 //  2. per super-block: the sub-block scales onto the d * sc lattice (a small
 //     scalar search over 8-16 values, lattice_scale);
 //  3. alternate: pick each sub-block's integers near the lattice by exact
-//     error, then least-squares d (and dmin) in fp16; keep the best.
+//     error, then least-squares d (and dmin) in fp16; keep the best. Each
+//     candidate's error comes from the sums of its rounding (taken about the
+//     sub-block mean, so constant sub-blocks keep their precision), and the
+//     same sums feed the refits; levels are rounded once at the end.
+// Input is transposed in 4x4 tiles, output levels in 16x16 byte tiles.
 // Output depends only on the input block, never on threads or batching.
 
 constexpr int kLanes = 16;
-constexpr int kGrid = 12;  // candidate inverse scales per sign in step 1
 
 struct Group {
   int L = 0;  // weights per sub-block (16 or 32)
   V x[32], w[32];
 };
 
+// Transposes a 4x4 float tile: src rows (stride src_stride) to dst rows.
+inline void transpose4x4(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + src_stride);
+  __m128 r2 = _mm_loadu_ps(src + 2 * src_stride), r3 = _mm_loadu_ps(src + 3 * src_stride);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_store_ps(dst, r0);
+  _mm_store_ps(dst + dst_stride, r1);
+  _mm_store_ps(dst + 2 * dst_stride, r2);
+  _mm_store_ps(dst + 3 * dst_stride, r3);
+}
+
 // Fills g from 16 sub-blocks of L weights at x; sub-blocks >= valid are zeros.
-// Importance per column (or null); a sub-block whose importance sums to <= 0
-// gets ones, like ref::make_weights.
+// Importance per column (or null: ones); a sub-block whose importance sums
+// to <= 0 gets ones, like ref::make_weights. Sub-block j (L floats at
+// x + j * L) becomes lane j, transposed in 4x4 tiles.
 inline void load_group(Group& g, const float* x, const float* importance, int L, int valid) {
-  alignas(64) float xt[32][kLanes], wt[32][kLanes];
+  alignas(64) float t[32][kLanes];
   g.L = L;
-  for (int j = 0; j < kLanes; ++j) {
-    if (j >= valid) {
-      for (int i = 0; i < L; ++i) xt[i][j] = 0.f, wt[i][j] = 1.f;
-      continue;
+  alignas(16) static const float zeros[32] = {};
+  auto transpose_in = [&](const float* src, V* out) {
+    for (int j = 0; j < kLanes; j += 4) {
+      if (j + 4 <= valid) {
+        for (int i = 0; i < L; i += 4) transpose4x4(src + j * L + i, L, &t[i][j], kLanes);
+      } else {
+        for (int i = 0; i < L; ++i)
+          for (int k = j; k < j + 4; ++k) t[i][k] = k < valid ? src[k * L + i] : zeros[i];
+      }
     }
-    const float* xs = x + j * L;
-    float sum = 0;
-    if (importance) {
-      const float* ws = importance + j * L;
-      for (int i = 0; i < L; ++i) sum += ws[i];
-      if (sum > 0)
-        for (int i = 0; i < L; ++i) wt[i][j] = ws[i];
-    }
-    if (!(sum > 0))
-      for (int i = 0; i < L; ++i) wt[i][j] = 1.f;
-    for (int i = 0; i < L; ++i) xt[i][j] = xs[i];
+    for (int i = 0; i < L; ++i) out[i] = V::load(t[i]);
+  };
+  transpose_in(x, g.x);
+  if (!importance) {
+    for (int i = 0; i < L; ++i) g.w[i] = V(1.f);
+    return;
   }
-  for (int i = 0; i < L; ++i) {
-    g.x[i] = V::load(xt[i]);
-    g.w[i] = V::load(wt[i]);
+  transpose_in(importance, g.w);
+  V sum(0.f);
+  for (int i = 0; i < L; ++i) sum = sum + g.w[i];
+  const M use = gt(sum, V(0.f));  // false for padding lanes (zeros) too
+  for (int i = 0; i < L; ++i) g.w[i] = sel(use, g.w[i], V(1.f));
+}
+
+// 16x16 byte transpose: rows[i][j] -> dst[j][i]. Four rounds of interleaving
+// row k with row k + 8 bring byte (i, j) to (j, i).
+inline void transpose16x16_bytes(const uint8_t (*rows)[16], uint8_t* const* dst) {
+  __m128i x[16], t[16];
+  for (int i = 0; i < 16; ++i) x[i] = _mm_load_si128(reinterpret_cast<const __m128i*>(rows[i]));
+  for (int round = 0; round < 4; ++round) {
+    for (int k = 0; k < 8; ++k) {
+      t[2 * k] = _mm_unpacklo_epi8(x[k], x[k + 8]);
+      t[2 * k + 1] = _mm_unpackhi_epi8(x[k], x[k + 8]);
+    }
+    for (int k = 0; k < 16; ++k) x[k] = t[k];
+  }
+  for (int j = 0; j < 16; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(dst[j]), x[j]);
+}
+
+// Levels q[0..L) (lane j = sub-block j, small non-negative integers as
+// floats) to bytes: lane j's L levels go to dst[j].
+inline void store_levels(const V* q, int L, uint8_t* const* dst) {
+  alignas(16) uint8_t rows[32][16];
+  for (int i = 0; i < L; ++i) store_bytes(q[i], rows[i]);
+  for (int i0 = 0; i0 < L; i0 += 16) {
+    uint8_t* d[16];
+    for (int j = 0; j < 16; ++j) d[j] = dst[j] + i0;
+    transpose16x16_bytes(rows + i0, d);
   }
 }
 
@@ -111,7 +158,8 @@ inline float lattice_scale(const float* s, const float* w, int n, int lo, int hi
 
 struct MinMaxShapeF {
   int ns, L, nmax, M;
-  float span;
+  float below, above;  // step 1 window: nmax - below .. nmax + above levels over the range
+  int grid;            // step 1 candidates in that window
 };
 struct MinMaxOutF {
   uint16_t d = 0, dmin = 0;
@@ -147,26 +195,17 @@ inline void affine_solve(V sw, V sx, V sq, V sq2, V sxq, V& scale, V& offset) {
   offset = sel(use_b, V(0.f), oa);
 }
 
+// Sums of the rounding q = clamp(round((x - base) * inv), 0, nmax).
 inline void affine_sums(const Group& g, int nmax, V inv, V base, V& sq, V& sq2, V& sxq) {
   sq = sq2 = sxq = V(0.f);
+  const V c = V(0.f) - base * inv;
   for (int i = 0; i < g.L; ++i) {
-    const V q = vmin(vround(vmax((g.x[i] - base) * inv, V(0.f))), V(float(nmax)));
+    const V q = vmin(vround(vmax(fmadd(g.x[i], inv, c), V(0.f))), V(float(nmax)));
     const V wq = g.w[i] * q;
     sq = sq + wq;
     sq2 = fmadd(wq, q, sq2);
     sxq = fmadd(wq, g.x[i], sxq);
   }
-}
-
-inline V minmax_error(const Group& g, int nmax, V e, V o) {
-  const V inv = sel(gt(e, V(0.f)), V(1.f) / e, V(0.f));
-  V err(0.f);
-  for (int i = 0; i < g.L; ++i) {
-    const V q = vmin(vround(vmax((g.x[i] + o) * inv, V(0.f))), V(float(nmax)));
-    const V diff = g.x[i] - (e * q - o);
-    err = fmadd(g.w[i] * diff, diff, err);
-  }
-  return err;
 }
 
 inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_super, MinMaxOutF* out) {
@@ -181,14 +220,15 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   // Step 1: grid over T in [t0, t1] / range, then polish.
   const V range = mx - mn;
   const V inv_range = sel(gt(range, V(0.f)), V(1.f) / range, V(0.f));
-  const float t0 = std::max(nmax - sh.span, 0.5f * nmax), t1 = nmax + sh.span;
+  const float t0 = std::max(nmax - sh.below, 0.5f * nmax), t1 = nmax + sh.above;
   V best(-INFINITY), bq(0.f), bq2(0.f), bxq(0.f);
-  for (int k = 0; k < kGrid; ++k) {
-    const V t = V(t0 + (t1 - t0) * float(k) / float(kGrid - 1)) * inv_range;
+  for (int k = 0; k < sh.grid; ++k) {
+    const V t = V(t0 + (t1 - t0) * float(k) / float(sh.grid - 1)) * inv_range;
     V sq, sq2, sxq;
     affine_sums(g, sh.nmax, t, mn, sq, sq2, sxq);
     const V score = affine_score(sw, sx, sq, sq2, sxq);
-    const M better = gt(score, best);
+    // Ties (exact fits, e.g. a constant sub-block) go to the finer scale.
+    const M better = ~lt(score, best) & gt(score, V(-INFINITY));
     best = sel(better, score, best);
     bq = sel(better, sq, bq);
     bq2 = sel(better, sq2, bq2);
@@ -228,71 +268,79 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   }
   for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = dm[j] = 0;
 
-  // Step 3.
+  // Step 3. Every candidate's error comes with the sums of its rounding, so
+  // the least-squares refits need no extra pass; the levels of the kept
+  // candidate are computed once at the end.
+  // The error sums are taken about the lane's weighted mean xm and a
+  // reference level qc, so a near-constant sub-block's tiny error does not
+  // vanish in float cancellation.
   const V S = scale, Mn = V(0.f) - offset;
+  const V xm = sx / sw;
+  V xc[32], sxx(0.f), sxc(0.f);
+  for (int i = 0; i < g.L; ++i) {
+    xc[i] = g.x[i] - xm;
+    const V wx = g.w[i] * xc[i];
+    sxx = fmadd(wx, xc[i], sxx);
+    sxc = sxc + wx;
+  }
   V D = V::load(d), DM = V::load(dm);
-  V qbest[32];
+  V keep_e(0.f), keep_o(0.f);  // scale and offset whose levels are kept, per lane
   alignas(64) float best_sc[kLanes] = {}, best_mc[kLanes] = {};
   float best_total[2] = {INFINITY, INFINITY};
   bool done[2] = {false, n_super < 2};
   for (int round = 0; round < 3; ++round) {
     const M dpos = gt(D, V(0.f)), dmpos = gt(DM, V(0.f));
     const V f = sel(dpos & gt(S, V(0.f)), vfloor(vmin(S / D, V(Mx))), V(0.f));
-    V berr(INFINITY), bsc(0.f), bmc(0.f);
-    bool first = true;
-    auto consider = [&](V sc, V mc) {
-      const V err = minmax_error(g, sh.nmax, D * sc, DM * mc);
-      const M better = first ? M(0xffffu) : lt(err, berr);
-      first = false;
+    V berr(INFINITY), bsc(0.f), bmc(0.f), bq(0.f), bq2(0.f), bxq(0.f);
+    auto consider = [&](V sc, V mc, M allowed) {
+      const V e = D * sc, o = DM * mc;
+      const V inv = inv_or_zero(e), c = o * inv;
+      const V qc = vmin(vround(vmax((xm + o) * inv, V(0.f))), V(nmax));
+      V s1(0.f), s2(0.f), s3(0.f);  // sums of w qd, w qd^2, w xc qd with qd = q - qc
+      for (int i = 0; i < g.L; ++i) {
+        const V q = vmin(vround(vmax(fmadd(g.x[i], inv, c), V(0.f))), V(nmax));
+        const V qd = q - qc, wq = g.w[i] * qd;
+        s1 = s1 + wq;
+        s2 = fmadd(wq, qd, s2);
+        s3 = fmadd(wq, xc[i], s3);
+      }
+      // sum w (x - e q + o)^2 = sum w (xc + k - e qd)^2
+      const V k = xm + o - e * qc;
+      const V err = sxx + k * (k * sw + V(2.f) * sxc) + e * (e * s2 - V(2.f) * (s3 + k * s1));
+      const V sq = s1 + qc * sw, sq2 = s2 + qc * (V(2.f) * s1 + qc * sw);
+      const V sxq = s3 + qc * sxc + xm * (s1 + qc * sw);
+      const M better = allowed & lt(err, berr);
       berr = sel(better, err, berr);
       bsc = sel(better, sc, bsc);
       bmc = sel(better, mc, bmc);
+      bq = sel(better, sq, bq);
+      bq2 = sel(better, sq2, bq2);
+      bxq = sel(better, sxq, bxq);
     };
     for (int dsc = -1; dsc <= 1; ++dsc) {
       const V sc = clampv(f + V(float(dsc)), 0.f, Mx);
       const V o = vmax(V(0.f), Mn + (D * sc - S) * V(nmax * 0.5f));
       const V gq = sel(dmpos, vfloor(vmin(o / DM, V(Mx))), V(0.f));
-      consider(sc, clampv(gq, 0.f, Mx));
-      consider(sc, sel(dmpos, vmin(gq + V(1.f), V(Mx)), V(0.f)));
+      consider(sc, clampv(gq, 0.f, Mx), ~M(0u));
+      consider(sc, sel(dmpos, vmin(gq + V(1.f), V(Mx)), V(0.f)), ~M(0u));
     }
     // Least-squares (e, o) of the winner's rounding, snapped to the lattice.
     {
-      V sq, sq2, sxq;
-      const V e = D * bsc, o = DM * bmc;
-      affine_sums(g, sh.nmax, sel(gt(e, V(0.f)), V(1.f) / e, V(0.f)), V(0.f) - o, sq, sq2, sxq);
-      const V det = sw * sq2 - sq * sq;
-      const M ok_det = gt(sq2, V(0.f)) & ~no_spread(sq2 - sq * sq / sw, sq2);
-      const V el = (sw * sxq - sx * sq) / det, ol = (sq * sxq - sq2 * sx) / det;
+      const V det = sw * bq2 - bq * bq;
+      const M ok_det = gt(bq2, V(0.f)) & ~no_spread(bq2 - bq * bq / sw, bq2);
+      const V el = (sw * bxq - sx * bq) / det, ol = (bq * bxq - bq2 * sx) / det;
       const V sc = sel(dpos, vround(clampv(el / D, 0.f, Mx)), V(0.f));
       const V mc = sel(dmpos, vround(clampv(ol / DM, 0.f, Mx)), V(0.f));
-      const V err = minmax_error(g, sh.nmax, D * sc, DM * mc);
-      const M better = ok_det & lt(err, berr);
-      berr = sel(better, err, berr);
-      bsc = sel(better, sc, bsc);
-      bmc = sel(better, mc, bmc);
-    }
-    // The winner's levels and sums.
-    V q[32];
-    V sq(0.f), sq2(0.f), sxq(0.f);
-    {
-      const V e = D * bsc, o = DM * bmc;
-      const V inv = sel(gt(e, V(0.f)), V(1.f) / e, V(0.f));
-      for (int i = 0; i < g.L; ++i) {
-        q[i] = vmin(vround(vmax((g.x[i] + o) * inv, V(0.f))), V(nmax));
-        const V wq = g.w[i] * q[i];
-        sq = sq + wq;
-        sq2 = fmadd(wq, q[i], sq2);
-        sxq = fmadd(wq, g.x[i], sxq);
-      }
+      consider(sc, mc, ok_det);
     }
     alignas(64) float err_l[kLanes], sc_l[kLanes], mc_l[kLanes], sq_l[kLanes], sq2_l[kLanes], sxq_l[kLanes],
         sx_l[kLanes];
     berr.store(err_l);
     bsc.store(sc_l);
     bmc.store(mc_l);
-    sq.store(sq_l);
-    sq2.store(sq2_l);
-    sxq.store(sxq_l);
+    bq.store(sq_l);
+    bq2.store(sq2_l);
+    bxq.store(sxq_l);
     sx.store(sx_l);
     uint32_t commit = 0;
     for (int b = 0; b < n_super; ++b) {
@@ -333,20 +381,30 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
     }
     if (commit) {
       const M cm = M(uint32_t(commit));
-      for (int i = 0; i < g.L; ++i) qbest[i] = sel(cm, q[i], round == 0 ? q[i] : qbest[i]);
+      keep_e = sel(cm, D * bsc, keep_e);
+      keep_o = sel(cm, DM * bmc, keep_o);
     }
     if (done[0] && done[1]) break;
     D = V::load(d);
     DM = V::load(dm);
   }
-  alignas(64) float qt[32][kLanes];
-  for (int i = 0; i < g.L; ++i) qbest[i].store(qt[i]);
+  V qbest[32];
+  {
+    const V inv = inv_or_zero(keep_e), c = keep_o * inv;
+    for (int i = 0; i < g.L; ++i) qbest[i] = vmin(vround(vmax(fmadd(g.x[i], inv, c), V(0.f))), V(nmax));
+  }
+  alignas(16) uint8_t scratch[32];
+  uint8_t* dst[kLanes];
+  for (int lane = 0; lane < kLanes; ++lane) {
+    const int b = lane / sh.ns, j = lane % sh.ns;
+    dst[lane] = b < n_super ? out[b].q + j * g.L : scratch;
+  }
+  store_levels(qbest, g.L, dst);
   for (int b = 0; b < n_super; ++b) {
     for (int j = 0; j < sh.ns; ++j) {
       const int lane = b * sh.ns + j;
       out[b].sc[j] = uint8_t(best_sc[lane]);
       out[b].mc[j] = uint8_t(best_mc[lane]);
-      for (int i = 0; i < g.L; ++i) out[b].q[j * g.L + i] = uint8_t(qt[i][lane]);
     }
   }
 }
@@ -365,9 +423,18 @@ struct SymLevels {
   float max_value() const { return iq4 ? 113.f : hi; }
 };
 
+// Step 1 window for a scale-only fit, in levels around e (the inverse scale
+// that maps the first-binding extreme of x onto its end level): a grid of
+// `grid` points over [e - below, e + above] (at least e / 2).
+struct ScaleSearch {
+  float below, above;
+  int grid;
+  bool both_signs;  // else only the sign with the finer window (see below)
+};
+
 struct SymShapeF {
   int ns, L, sc_lo, sc_hi;
-  float span;
+  ScaleSearch search;
 };
 struct SymOutF {
   uint16_t d = 0;
@@ -396,44 +463,57 @@ inline V sym_error(const Group& g, const SymLevels& lv, V e) {
 }
 
 // Step 1 for a scale-only fit; returns the scale, sets ws = sum w level^2.
-inline V fit_scale_lanes(const Group& g, const SymLevels& lv, float span, V& ws) {
+inline V fit_scale_lanes(const Group& g, const SymLevels& lv, const ScaleSearch& ss, V& ws) {
   V mn(0.f), mx(0.f);
   for (int i = 0; i < g.L; ++i) {
     mn = vmin(mn, g.x[i]);
     mx = vmax(mx, g.x[i]);
   }
   const float hi = lv.max_value(), lo = lv.min_value();
-  V best(-1.f), bs1(0.f), bs2(0.f);
-  for (float sign : {1.f, -1.f}) {
-    const V ymax = sign > 0 ? mx : V(0.f) - mn, ymin = sign > 0 ? mn : V(0.f) - mx;
+  // Per sign: the window of inverse scales t (x * t ~ levels); negative t
+  // maps the largest x onto the lowest level.
+  V t_lo[2], t_hi[2];
+  M valid[2] = {M(0u), M(0u)};
+  for (int si = 0; si < 2; ++si) {
+    const bool pos = si == 0;
+    const V ymax = pos ? mx : V(0.f) - mn, ymin = pos ? mn : V(0.f) - mx;
     const V t_top = sel(gt(ymax, V(0.f)), V(hi) / ymax, V(INFINITY));
     const V t_bottom = sel(lt(ymin, V(0.f)), V(lo) / ymin, V(INFINITY));
     const M top_first = le(t_top, t_bottom);
     const V e = sel(top_first, V(hi), V(-lo)), a = sel(top_first, ymax, V(0.f) - ymin);
-    const M valid = gt(a, V(0.f));
-    const V inv_a = sel(valid, V(1.f) / a, V(0.f));
-    const V t_lo = vmax(e - V(span), e * V(0.5f)) * inv_a, t_hi = (e + V(span)) * inv_a;
-    const V step = (t_hi - t_lo) * V(1.f / float(kGrid - 1));
-    for (int k = 0; k < kGrid; ++k) {
-      const V t = (t_lo + step * V(float(k))) * V(sign);
-      V s1, s2;
-      level_sums(g, lv, t, s1, s2);
-      const M better = valid & gt(s2, V(0.f)) & gt(s1 * s1, best * s2);
-      best = sel(better, s1 * s1 / s2, best);
-      bs1 = sel(better, s1, bs1);
-      bs2 = sel(better, s2, bs2);
-    }
+    valid[si] = gt(a, V(0.f));
+    const V inv_a = sel(valid[si], V(1.f) / a, V(0.f)) * V(pos ? 1.f : -1.f);
+    t_lo[si] = vmax(e - V(ss.below), e * V(0.5f)) * inv_a;
+    t_hi[si] = (e + V(ss.above)) * inv_a;
   }
-  const M fitted = gt(bs2, V(0.f));
-  for (int it = 0; it < 2; ++it) {
-    const M usable = fitted & ne(bs1, V(0.f));
-    const V t = sel(usable, bs2 / bs1, V(0.f));
+  V best(-1.f), bs1(0.f), bs2(0.f);
+  auto consider = [&](V t, M ok) {
     V s1, s2;
     level_sums(g, lv, t, s1, s2);
-    const M better = usable & gt(s2, V(0.f)) & gt(s1 * s1, best * s2);
+    const M better = ok & gt(s2, V(0.f)) & gt(s1 * s1, best * s2);
     best = sel(better, s1 * s1 / s2, best);
     bs1 = sel(better, s1, bs1);
     bs2 = sel(better, s2, bs2);
+  };
+  if (ss.both_signs) {
+    for (int si = 0; si < 2; ++si) {
+      const V step = (t_hi[si] - t_lo[si]) * V(1.f / float(ss.grid - 1));
+      for (int k = 0; k < ss.grid; ++k) consider(t_lo[si] + step * V(float(k)), valid[si]);
+    }
+  } else {
+    // Rounding is symmetric, so both signs give the same levels until one
+    // clamps; the sign whose window reaches further (more levels for the
+    // largest |x|) loses nothing.
+    const M neg = gt(vmax(V(0.f) - t_hi[1], V(0.f) - t_lo[1]), vmax(t_hi[0], t_lo[0])) & valid[1];
+    const V t0 = sel(neg, t_lo[1], t_lo[0]), t1 = sel(neg, t_hi[1], t_hi[0]);
+    const M ok = valid[0] | valid[1];
+    const V step = (t1 - t0) * V(1.f / float(ss.grid - 1));
+    for (int k = 0; k < ss.grid; ++k) consider(t0 + step * V(float(k)), ok);
+  }
+  const M fitted = gt(bs2, V(0.f));
+  for (int it = 0; it < 2; ++it) {  // polish: re-round at the least-squares scale
+    const M usable = fitted & ne(bs1, V(0.f));
+    consider(sel(usable, bs2 / bs1, V(0.f)), usable);
   }
   ws = sel(fitted, bs2, V(0.f));
   return sel(fitted, bs1 / bs2, V(0.f));
@@ -441,7 +521,7 @@ inline V fit_scale_lanes(const Group& g, const SymLevels& lv, float span, V& ws)
 
 inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const Group& g, int n_super, SymOutF* out) {
   V ws;
-  const V S = fit_scale_lanes(g, lv, sh.span, ws);
+  const V S = fit_scale_lanes(g, lv, sh.search, ws);
   alignas(64) float s[kLanes], wsl[kLanes], d[kLanes];
   S.store(s);
   ws.store(wsl);
@@ -454,7 +534,8 @@ inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const G
   for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = 0;
   const float lo = float(sh.sc_lo), hi = float(sh.sc_hi);
   V D = V::load(d);
-  V qbest[32];
+  V sxx(0.f), keep_e(0.f);
+  for (int i = 0; i < g.L; ++i) sxx = fmadd(g.w[i] * g.x[i], g.x[i], sxx);
   alignas(64) float best_sc[kLanes] = {};
   float best_total[2] = {INFINITY, INFINITY};
   bool done[2] = {false, n_super < 2};
@@ -462,37 +543,25 @@ inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const G
     const M usable = ne(D, V(0.f)) & ne(S, V(0.f));
     const V f = vfloor(clampv(S / D, lo, hi));
     const V c0 = sel(usable, f, V(0.f)), c1 = sel(usable, vmin(f + V(1.f), V(hi)), V(0.f));
-    V berr = sym_error(g, lv, D * c0), bsc = c0;
-    {
-      const V err = sym_error(g, lv, D * c1);
-      const M better = lt(err, berr);
-      berr = sel(better, err, berr);
-      bsc = sel(better, c1, bsc);
-    }
-    // Least-squares scale of the winner's rounding, snapped.
-    {
+    // Each candidate's error from the sums of its rounding (kept for the refits).
+    V berr(INFINITY), bsc(0.f), sxv(0.f), svv(0.f);
+    auto consider = [&](V sc, M allowed) {
+      const V e = D * sc;
       V s1, s2;
-      const V e = D * bsc;
       level_sums(g, lv, inv_or_zero(e), s1, s2);
-      const M ok = usable & gt(s2, V(0.f));
-      const V sc = sel(ok, vround(clampv(s1 / s2 / D, lo, hi)), bsc);
-      const V err = sym_error(g, lv, D * sc);
-      const M better = ok & lt(err, berr);
+      const V err = sxx + e * (e * s2 - V(2.f) * s1);
+      const M better = allowed & lt(err, berr);
       berr = sel(better, err, berr);
       bsc = sel(better, sc, bsc);
-    }
-    V q[32];
-    V sxv(0.f), svv(0.f);
+      sxv = sel(better, s1, sxv);
+      svv = sel(better, s2, svv);
+    };
+    consider(c0, ~M(0u));
+    consider(c1, ~M(0u));
     {
-      const V e = D * bsc;
-      const V inv = inv_or_zero(e);
-      for (int i = 0; i < g.L; ++i) {
-        q[i] = lv.index(g.x[i] * inv);
-        const V v = lv.value(q[i]);
-        const V wv = g.w[i] * v;
-        sxv = fmadd(wv, g.x[i], sxv);
-        svv = fmadd(wv, v, svv);
-      }
+      // Least-squares scale of the winner's rounding, snapped.
+      const M ok = usable & gt(svv, V(0.f));
+      consider(sel(ok, vround(clampv(sxv / svv / D, lo, hi)), bsc), ok);
     }
     alignas(64) float err_l[kLanes], sc_l[kLanes], sxv_l[kLanes], svv_l[kLanes];
     berr.store(err_l);
@@ -525,22 +594,24 @@ inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const G
       if (nd == d[o]) done[b] = true;
       for (int j = o; j < o + sh.ns; ++j) d[j] = nd;
     }
-    if (commit) {
-      const M cm = M(uint32_t(commit));
-      for (int i = 0; i < g.L; ++i) qbest[i] = sel(cm, q[i], round == 0 ? q[i] : qbest[i]);
-    }
+    if (commit) keep_e = sel(M(uint32_t(commit)), D * bsc, keep_e);
     if (done[0] && done[1]) break;
     D = V::load(d);
   }
-  alignas(64) float qt[32][kLanes];
-  for (int i = 0; i < g.L; ++i) qbest[i].store(qt[i]);
-  for (int b = 0; b < n_super; ++b) {
-    for (int j = 0; j < sh.ns; ++j) {
-      const int lane = b * sh.ns + j;
-      out[b].sc[j] = int(best_sc[lane]);
-      for (int i = 0; i < g.L; ++i) out[b].q[j * g.L + i] = uint8_t(qt[i][lane]);
-    }
+  V qbest[32];
+  {
+    const V inv = inv_or_zero(keep_e);
+    for (int i = 0; i < g.L; ++i) qbest[i] = lv.index(g.x[i] * inv);
   }
+  alignas(16) uint8_t scratch[32];
+  uint8_t* dst[kLanes];
+  for (int lane = 0; lane < kLanes; ++lane) {
+    const int b = lane / sh.ns, j = lane % sh.ns;
+    dst[lane] = b < n_super ? out[b].q + j * g.L : scratch;
+  }
+  store_levels(qbest, g.L, dst);
+  for (int b = 0; b < n_super; ++b)
+    for (int j = 0; j < sh.ns; ++j) out[b].sc[j] = int(best_sc[b * sh.ns + j]);
 }
 
 // ============================================================ rows and packing
@@ -589,7 +660,7 @@ inline void pack_4bit_k(const uint8_t* q, uint8_t* qs) {
 
 void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ2_K*>(vy);
-  const MinMaxShapeF sh{16, 16, 3, 15, 1.f};
+  const MinMaxShapeF sh{16, 16, 3, 15, 1.f, 0.5f, 6};
   for_each_group<MinMaxOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
       [&](int64_t i, const MinMaxOutF& r) {
@@ -602,7 +673,7 @@ void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ4_K*>(vy);
-  const MinMaxShapeF sh{8, 32, 15, 63, 1.5f};
+  const MinMaxShapeF sh{8, 32, 15, 63, 2.f, 0.5f, 8};
   for_each_group<MinMaxOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
       [&](int64_t i, const MinMaxOutF& r) {
@@ -615,7 +686,7 @@ void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ5_K*>(vy);
-  const MinMaxShapeF sh{8, 32, 31, 63, 2.f};
+  const MinMaxShapeF sh{8, 32, 31, 63, 2.f, 0.5f, 8};
   for_each_group<MinMaxOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
       [&](int64_t i, const MinMaxOutF& r) {
@@ -629,7 +700,7 @@ void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ3_K*>(vy);
-  const SymShapeF sh{16, 16, -32, 31, 2.f};
+  const SymShapeF sh{16, 16, -32, 31, {2.f, 1.f, 8, false}};
   const SymLevels lv{false, -4.f, 3.f};
   for_each_group<SymOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, SymOutF* o) { quantize_sym_group(sh, lv, g, v, o); },
@@ -651,7 +722,7 @@ void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q6_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ6_K*>(vy);
-  const SymShapeF sh{16, 16, -128, 127, 3.f};
+  const SymShapeF sh{16, 16, -128, 127, {6.f, 0.5f, 10, false}};
   const SymLevels lv{false, -32.f, 31.f};
   for_each_group<SymOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, SymOutF* o) { quantize_sym_group(sh, lv, g, v, o); },
@@ -673,7 +744,7 @@ void quantize_row_q6_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_iq4_xs(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockIQ4_XS*>(vy);
-  const SymShapeF sh{8, 32, -32, 31, 12.f};
+  const SymShapeF sh{8, 32, -32, 31, {12.f, 12.f, 5, true}};
   const SymLevels lv{true, 0.f, 0.f};
   for_each_group<SymOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, SymOutF* o) { quantize_sym_group(sh, lv, g, v, o); },
@@ -699,13 +770,14 @@ void quantize_row_iq4_xs(const float* x, void* vy, int64_t n, const float* impor
 void quantize_row_iq4_nl(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockIQ4_NL*>(vy);
   const SymLevels lv{true, 0.f, 0.f};
+  const ScaleSearch nl_search{12.f, 12.f, 12, true};
   const int64_t n_blocks = n / QK;
   Group g;
   for (int64_t b0 = 0; b0 < n_blocks; b0 += kLanes) {
     const int valid = int(std::min<int64_t>(kLanes, n_blocks - b0));
     load_group(g, x + b0 * QK, importance ? importance + b0 * QK : nullptr, QK, valid);
     V ws;
-    const V s = fit_scale_lanes(g, lv, 12.f, ws);
+    const V s = fit_scale_lanes(g, lv, nl_search, ws);
     V d = round_fp16(clampv(s, -65504.f, 65504.f));
     V best = sym_error(g, lv, d);
     M active = ~M(0u);
