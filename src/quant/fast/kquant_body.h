@@ -160,6 +160,7 @@ struct MinMaxShapeF {
   int ns, L, nmax, M;
   float below, above;  // step 1 window: nmax - below .. nmax + above levels over the range
   int grid;            // step 1 candidates in that window
+  int rounds;          // step 3 alternations at most
 };
 struct MinMaxOutF {
   uint16_t d = 0, dmin = 0;
@@ -288,7 +289,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   alignas(64) float best_sc[kLanes] = {}, best_mc[kLanes] = {};
   float best_total[2] = {INFINITY, INFINITY};
   bool done[2] = {false, n_super < 2};
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < sh.rounds; ++round) {
     const M dpos = gt(D, V(0.f)), dmpos = gt(DM, V(0.f));
     const V f = sel(dpos & gt(S, V(0.f)), vfloor(vmin(S / D, V(Mx))), V(0.f));
     V berr(INFINITY), bsc(0.f), bmc(0.f), bq(0.f), bq2(0.f), bxq(0.f);
@@ -296,10 +297,12 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
       const V e = D * sc, o = DM * mc;
       const V inv = inv_or_zero(e), c = o * inv;
       const V qc = vmin(vround(vmax((xm + o) * inv, V(0.f))), V(nmax));
-      V s1(0.f), s2(0.f), s3(0.f);  // sums of w qd, w qd^2, w xc qd with qd = q - qc
+      // qd = q - qc = clamp(round(y - qc), -qc, nmax - qc) for the integer qc
+      const V cd = c - qc, qd_lo = V(0.f) - qc, qd_hi = V(nmax) - qc;
+      V s1(0.f), s2(0.f), s3(0.f);  // sums of w qd, w qd^2, w xc qd
       for (int i = 0; i < g.L; ++i) {
-        const V q = vmin(vround(vmax(fmadd(g.x[i], inv, c), V(0.f))), V(nmax));
-        const V qd = q - qc, wq = g.w[i] * qd;
+        const V qd = vmin(vround(vmax(fmadd(g.x[i], inv, cd), qd_lo)), qd_hi);
+        const V wq = g.w[i] * qd;
         s1 = s1 + wq;
         s2 = fmadd(wq, qd, s2);
         s3 = fmadd(wq, xc[i], s3);
@@ -660,7 +663,7 @@ inline void pack_4bit_k(const uint8_t* q, uint8_t* qs) {
 
 void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ2_K*>(vy);
-  const MinMaxShapeF sh{16, 16, 3, 15, 1.f, 0.5f, 6};
+  const MinMaxShapeF sh{16, 16, 3, 15, 1.f, 0.5f, 6, 2};
   for_each_group<MinMaxOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
       [&](int64_t i, const MinMaxOutF& r) {
@@ -673,7 +676,7 @@ void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ4_K*>(vy);
-  const MinMaxShapeF sh{8, 32, 15, 63, 2.f, 0.5f, 8};
+  const MinMaxShapeF sh{8, 32, 15, 63, 2.f, 0.5f, 8, 3};
   for_each_group<MinMaxOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
       [&](int64_t i, const MinMaxOutF& r) {
@@ -686,7 +689,7 @@ void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importa
 
 void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockQ5_K*>(vy);
-  const MinMaxShapeF sh{8, 32, 31, 63, 2.f, 0.5f, 8};
+  const MinMaxShapeF sh{8, 32, 31, 63, 2.f, 0.5f, 8, 3};
   for_each_group<MinMaxOutF>(
       x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
       [&](int64_t i, const MinMaxOutF& r) {
