@@ -1,6 +1,6 @@
 // Dispatch of the block formats: one FormatOps entry per ggml type, filled
-// with the scalar references from quant/ref/ (the quantizers of quant/fast/
-// replace them for the active ISA); argument and input checks for
+// with the scalar references from quant/ref/ (the quantizers and
+// dequantizers of quant/fast/ replace them for the active ISA); argument and input checks for
 // the public quantize_rows / dequantize_row.
 #include "quant/formats.h"
 
@@ -49,11 +49,13 @@ const std::array<FormatOps, kTableSize>& reference_table() {
 
 const FormatOps kNone{};
 
-// The reference table with the quantizers an ISA's fast/ files provide.
-std::array<FormatOps, kTableSize> make_fast_table(QuantizeRowFn (*lookup)(GgmlType)) {
+// The reference table with the (de)quantizers an ISA's fast/ files provide.
+std::array<FormatOps, kTableSize> make_fast_table(QuantizeRowFn (*lookup)(GgmlType),
+                                                  DequantizeRowFn (*lookup_dequantize)(GgmlType)) {
   std::array<FormatOps, kTableSize> t = reference_table();
   for (size_t i = 0; i < kTableSize; ++i) {
     if (QuantizeRowFn f = t[i].quantize_row ? lookup(GgmlType(i)) : nullptr) t[i].quantize_row = f;
+    if (DequantizeRowFn f = t[i].dequantize_row ? lookup_dequantize(GgmlType(i)) : nullptr) t[i].dequantize_row = f;
   }
   return t;
 }
@@ -61,11 +63,11 @@ std::array<FormatOps, kTableSize> make_fast_table(QuantizeRowFn (*lookup)(GgmlTy
 const std::array<FormatOps, kTableSize>& active_table() {
   const Isa isa = active_isa();
   if (isa >= Isa::Avx512) {
-    static const std::array<FormatOps, kTableSize> table = make_fast_table(fast::avx512_quantize_row);
+    static const std::array<FormatOps, kTableSize> table = make_fast_table(fast::avx512_quantize_row, fast::avx512_dequantize_row);
     return table;
   }
   if (isa >= Isa::Avx2) {
-    static const std::array<FormatOps, kTableSize> table = make_fast_table(fast::avx2_quantize_row);
+    static const std::array<FormatOps, kTableSize> table = make_fast_table(fast::avx2_quantize_row, fast::avx2_dequantize_row);
     return table;
   }
   return reference_table();
