@@ -15,7 +15,7 @@
 //     the end level (6-bit: down to 6 levels below) and hardly above it, so
 //     one sign with 8-10 points beats the reference's symmetric sweep;
 //  2. per super-block: the sub-block scales onto the d * sc lattice (a small
-//     scalar search over 8-16 values, lattice_scale);
+//     search over its 8-16 values, lattice_scales);
 //  3. alternate: pick each sub-block's integers near the lattice by exact
 //     error, then least-squares d (and dmin) in fp16; keep the best. Each
 //     candidate's error comes from the sums of its rounding (taken about the
@@ -109,49 +109,65 @@ inline float lane_sum(const float* a, int first, int n) {
 }
 
 // Step 2: fp16 d so that the sub-block scales s_j ~ d * sc_j, sc_j integers
-// in lo..hi, least weighted error sum w_j (s_j - d sc_j)^2. Candidates put the
-// largest |s_j| at or up to 2.5 steps below the end of the lattice (a far
-// cheaper search than ref::fit_scale's window for n <= 16 values), then the
-// least-squares d of the best rounding.
-inline float lattice_scale(const float* s, const float* w, int n, int lo, int hi) {
-  int jmax = 0;
-  for (int j = 1; j < n; ++j)
-    if (std::fabs(s[j]) > std::fabs(s[jmax])) jmax = j;
-  const float amax = s[jmax];
-  if (!(std::fabs(amax) > 0)) return 0.f;
-  const float top = amax > 0 ? float(hi) : float(-lo);
-  auto error_of = [&](float d, double* sxa, double* saa) {
-    float err = 0;
-    double a = 0, b = 0;
-    for (int j = 0; j < n; ++j) {
-      const float sc = float(ref::nearest_int(std::clamp(s[j] / d, float(lo), float(hi))));
-      const float diff = s[j] - d * sc;
-      err += w[j] * diff * diff;
-      a += double(w[j]) * s[j] * sc;
-      b += double(w[j]) * sc * sc;
-    }
-    if (sxa) *sxa = a, *saa = b;
-    return err;
+// in lo..hi, least weighted error sum w_j (s_j - d sc_j)^2, for every
+// super-block of the group at once (lane j belongs to super-block j / ns).
+// Candidates put the largest |s_j| at or up to 2.5 steps below the end of the
+// lattice (a far cheaper search than ref::fit_scale's window for n <= 16
+// values), then the least-squares d of the best rounding, twice. Fills d per
+// lane (fp16-rounded; 0 for padding lanes and all-zero super-blocks).
+inline void lattice_scales(V s, V w, int ns, int n_super, int lo, int hi, float* d) {
+  alignas(64) float sl[kLanes], tmp[kLanes];
+  s.store(sl);
+  float amax[2] = {0, 0}, best_d[2] = {0, 0}, best[2] = {INFINITY, INFINITY};
+  for (int b = 0; b < n_super; ++b)
+    for (int j = b * ns; j < (b + 1) * ns; ++j)
+      if (std::fabs(sl[j]) > std::fabs(amax[b])) amax[b] = sl[j];
+  // Per super-block weighted error (and the least-squares sums) of scale db[b].
+  const M first = M(uint32_t((1u << ns) - 1));  // lanes of super-block 0
+  auto evaluate = [&](const float* db, float* err, double* sxa, double* saa) {
+    const float d0 = db[0] != 0 ? db[0] : 1.f, d1 = n_super > 1 && db[1] != 0 ? db[1] : 1.f;
+    const V D = sel(first, V(d0), V(d1));
+    const V sc = vround(clampv(s / D, float(lo), float(hi)));
+    const V diff = s - D * sc, wsc = w * sc;
+    (w * diff * diff).store(tmp);
+    for (int b = 0; b < n_super; ++b) err[b] = lane_sum(tmp, b * ns, ns);
+    if (!sxa) return;
+    (wsc * s).store(tmp);
+    for (int b = 0; b < n_super; ++b) sxa[b] = lane_sum(tmp, b * ns, ns);
+    (wsc * sc).store(tmp);
+    for (int b = 0; b < n_super; ++b) saa[b] = lane_sum(tmp, b * ns, ns);
   };
-  float best_d = 0, best = INFINITY;
+  float db[2], err[2];
   for (int k = 0; k < 6; ++k) {
-    const float d = std::fabs(amax) / (top - 0.5f * float(k)) * (amax > 0 ? 1.f : -1.f);
-    if (!(top - 0.5f * float(k) > 0.5f)) break;
-    const float err = error_of(d, nullptr, nullptr);
-    if (err < best) best = err, best_d = d;
+    for (int b = 0; b < n_super; ++b) {
+      const float top = (amax[b] > 0 ? float(hi) : float(-lo)) - 0.5f * float(k);
+      db[b] = top > 0.5f ? std::fabs(amax[b]) / top * (amax[b] > 0 ? 1.f : -1.f) : 0.f;
+    }
+    evaluate(db, err, nullptr, nullptr);
+    for (int b = 0; b < n_super; ++b)
+      if (db[b] != 0 && err[b] < best[b]) best[b] = err[b], best_d[b] = db[b];
   }
-  for (int it = 0; it < 2 && best_d != 0; ++it) {
-    double sxa, saa;
-    error_of(best_d, &sxa, &saa);
-    if (!(saa > 0)) break;
-    const float d = float(sxa / saa);
-    if (d == 0 || d == best_d) break;
-    const float err = error_of(d, nullptr, nullptr);
-    if (!(err < best)) break;
-    best = err;
-    best_d = d;
+  bool active[2] = {best_d[0] != 0, n_super > 1 && best_d[1] != 0};
+  for (int it = 0; it < 2 && (active[0] || active[1]); ++it) {
+    double sxa[2], saa[2];
+    evaluate(best_d, err, sxa, saa);
+    for (int b = 0; b < n_super; ++b) {
+      db[b] = best_d[b];
+      if (!active[b]) continue;
+      const float nd = saa[b] > 0 ? float(sxa[b] / saa[b]) : 0.f;
+      if (nd == 0 || nd == best_d[b]) active[b] = false;
+      else db[b] = nd;
+    }
+    evaluate(db, err, nullptr, nullptr);
+    for (int b = 0; b < n_super; ++b) {
+      if (!active[b]) continue;
+      if (err[b] < best[b]) best[b] = err[b], best_d[b] = db[b];
+      else active[b] = false;
+    }
   }
-  return best_d;
+  const float r0 = ref::round_to_fp16(ref::clamp_fp16_range(best_d[0]));
+  const float r1 = n_super > 1 ? ref::round_to_fp16(ref::clamp_fp16_range(best_d[1])) : 0.f;
+  for (int j = 0; j < kLanes; ++j) d[j] = j < ns ? r0 : r1;
 }
 
 // ============================================================ scale and min
@@ -255,19 +271,11 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   offset = sel(ok, offset, vmin(V(0.f), sx / sw));
   bq2 = sel(ok, bq2, V(0.f));
 
-  // Step 2: lattice per super-block (scalar reference fit over ns values).
-  alignas(64) float s[kLanes], m[kLanes], ws[kLanes], wm[kLanes], d[kLanes], dm[kLanes];
-  scale.store(s);
-  (V(0.f) - offset).store(m);
-  bq2.store(ws);
+  // Step 2: lattice per super-block.
+  alignas(64) float wm[kLanes], d[kLanes], dm[kLanes];
   sw.store(wm);
-  for (int b = 0; b < n_super; ++b) {
-    const int o = b * sh.ns;
-    const float db = ref::round_to_fp16(ref::clamp_fp16_range(lattice_scale(s + o, ws + o, sh.ns, 0, sh.M)));
-    const float dmb = ref::round_to_fp16(ref::clamp_fp16_range(lattice_scale(m + o, wm + o, sh.ns, 0, sh.M)));
-    for (int j = o; j < o + sh.ns; ++j) d[j] = db, dm[j] = dmb;
-  }
-  for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = dm[j] = 0;
+  lattice_scales(scale, bq2, sh.ns, n_super, 0, sh.M, d);
+  lattice_scales(V(0.f) - offset, sw, sh.ns, n_super, 0, sh.M, dm);
 
   // Step 3. Every candidate's error comes with the sums of its rounding, so
   // the least-squares refits need no extra pass; the levels of the kept
@@ -525,16 +533,8 @@ inline V fit_scale_lanes(const Group& g, const SymLevels& lv, const ScaleSearch&
 inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const Group& g, int n_super, SymOutF* out) {
   V ws;
   const V S = fit_scale_lanes(g, lv, sh.search, ws);
-  alignas(64) float s[kLanes], wsl[kLanes], d[kLanes];
-  S.store(s);
-  ws.store(wsl);
-  for (int b = 0; b < n_super; ++b) {
-    const int o = b * sh.ns;
-    const float db =
-        ref::round_to_fp16(ref::clamp_fp16_range(lattice_scale(s + o, wsl + o, sh.ns, sh.sc_lo, sh.sc_hi)));
-    for (int j = o; j < o + sh.ns; ++j) d[j] = db;
-  }
-  for (int j = n_super * sh.ns; j < kLanes; ++j) d[j] = 0;
+  alignas(64) float d[kLanes];
+  lattice_scales(S, ws, sh.ns, n_super, sh.sc_lo, sh.sc_hi, d);
   const float lo = float(sh.sc_lo), hi = float(sh.sc_hi);
   V D = V::load(d);
   V sxx(0.f), keep_e(0.f);
