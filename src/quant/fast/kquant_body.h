@@ -773,7 +773,7 @@ void quantize_row_iq4_xs(const float* x, void* vy, int64_t n, const float* impor
 void quantize_row_iq4_nl(const float* x, void* vy, int64_t n, const float* importance) {
   auto* y = static_cast<BlockIQ4_NL*>(vy);
   const SymLevels lv{true, 0.f, 0.f};
-  const ScaleSearch nl_search{12.f, 12.f, 12, true};
+  const ScaleSearch nl_search{12.f, 12.f, 6, true};
   const int64_t n_blocks = n / QK;
   Group g;
   for (int64_t b0 = 0; b0 < n_blocks; b0 += kLanes) {
