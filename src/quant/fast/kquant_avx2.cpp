@@ -99,6 +99,13 @@ inline V fp16_step(V v, int dir) {
           _mm256_cvtph_ps(_mm_add_epi16(_mm256_cvtps_ph(v.hi, r), step))};
 }
 
+// Sum of the 16 lanes.
+inline float hsum(V a) {
+  const __m256 s = _mm256_add_ps(a.lo, a.hi);
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
 // Levels 0..255 held as floats, to 16 bytes.
 inline void store_bytes(V v, uint8_t* p) {
   const __m256i words = _mm256_packs_epi32(_mm256_cvttps_epi32(v.lo), _mm256_cvttps_epi32(v.hi));  // lo0-3 hi0-3 lo4-7 hi4-7

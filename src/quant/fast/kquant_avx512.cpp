@@ -65,6 +65,8 @@ inline V fp16_step(V v, int dir) {
   return _mm512_cvtph_ps(_mm256_add_epi16(h, _mm256_set1_epi16(int16_t(dir))));
 }
 
+// Sum of the 16 lanes.
+inline float hsum(V a) { return _mm512_reduce_add_ps(a.v); }
 // Levels 0..255 held as floats, to 16 bytes.
 inline void store_bytes(V v, uint8_t* p) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v.v)));

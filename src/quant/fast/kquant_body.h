@@ -116,7 +116,7 @@ inline float lane_sum(const float* a, int first, int n) {
 // values), then the least-squares d of the best rounding, twice. Fills d per
 // lane (fp16-rounded; 0 for padding lanes and all-zero super-blocks).
 inline void lattice_scales(V s, V w, int ns, int n_super, int lo, int hi, float* d) {
-  alignas(64) float sl[kLanes], tmp[kLanes];
+  alignas(64) float sl[kLanes];
   s.store(sl);
   float amax[2] = {0, 0}, best_d[2] = {0, 0}, best[2] = {INFINITY, INFINITY};
   for (int b = 0; b < n_super; ++b)
@@ -124,18 +124,25 @@ inline void lattice_scales(V s, V w, int ns, int n_super, int lo, int hi, float*
       if (std::fabs(sl[j]) > std::fabs(amax[b])) amax[b] = sl[j];
   // Per super-block weighted error (and the least-squares sums) of scale db[b].
   const M first = M(uint32_t((1u << ns) - 1));  // lanes of super-block 0
+  auto sums = [&](V v, float* out) {  // per super-block lane sums
+    if (ns == kLanes) {
+      out[0] = hsum(v);
+    } else {
+      out[0] = hsum(sel(first, v, V(0.f)));
+      out[1] = hsum(sel(first, V(0.f), v));
+    }
+  };
   auto evaluate = [&](const float* db, float* err, double* sxa, double* saa) {
     const float d0 = db[0] != 0 ? db[0] : 1.f, d1 = n_super > 1 && db[1] != 0 ? db[1] : 1.f;
     const V D = sel(first, V(d0), V(d1));
     const V sc = vround(clampv(s / D, float(lo), float(hi)));
     const V diff = s - D * sc, wsc = w * sc;
-    (w * diff * diff).store(tmp);
-    for (int b = 0; b < n_super; ++b) err[b] = lane_sum(tmp, b * ns, ns);
+    sums(w * diff * diff, err);
     if (!sxa) return;
-    (wsc * s).store(tmp);
-    for (int b = 0; b < n_super; ++b) sxa[b] = lane_sum(tmp, b * ns, ns);
-    (wsc * sc).store(tmp);
-    for (int b = 0; b < n_super; ++b) saa[b] = lane_sum(tmp, b * ns, ns);
+    float a[2], b[2];
+    sums(wsc * s, a);
+    sums(wsc * sc, b);
+    for (int k = 0; k < 2; ++k) sxa[k] = a[k], saa[k] = b[k];
   };
   float db[2], err[2];
   for (int k = 0; k < 6; ++k) {
@@ -213,18 +220,27 @@ inline void affine_solve(V sw, V sx, V sq, V sq2, V sxq, V& scale, V& offset) {
 }
 
 // Sums of the rounding q = clamp(round((x - base) * inv), 0, nmax).
+// w[i] * v, or v where every weight is 1 (no importance: one op less per weight).
+template <bool Weighted>
+inline V weigh(const Group& g, int i, V v) {
+  if constexpr (Weighted) return g.w[i] * v;
+  return v;
+}
+
+template <bool Weighted>
 inline void affine_sums(const Group& g, int nmax, V inv, V base, V& sq, V& sq2, V& sxq) {
   sq = sq2 = sxq = V(0.f);
   const V c = V(0.f) - base * inv;
   for (int i = 0; i < g.L; ++i) {
     const V q = vmin(vround(vmax(fmadd(g.x[i], inv, c), V(0.f))), V(float(nmax)));
-    const V wq = g.w[i] * q;
+    const V wq = weigh<Weighted>(g, i, q);
     sq = sq + wq;
     sq2 = fmadd(wq, q, sq2);
     sxq = fmadd(wq, g.x[i], sxq);
   }
 }
 
+template <bool Weighted>
 inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_super, MinMaxOutF* out) {
   const float nmax = float(sh.nmax), Mx = float(sh.M);
   V mn(0.f), mx = g.x[0], sw(0.f), sx(0.f);
@@ -242,7 +258,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   for (int k = 0; k < sh.grid; ++k) {
     const V t = V(t0 + (t1 - t0) * float(k) / float(sh.grid - 1)) * inv_range;
     V sq, sq2, sxq;
-    affine_sums(g, sh.nmax, t, mn, sq, sq2, sxq);
+    affine_sums<Weighted>(g, sh.nmax, t, mn, sq, sq2, sxq);
     const V score = affine_score(sw, sx, sq, sq2, sxq);
     // Ties (exact fits, e.g. a constant sub-block) go to the finer scale.
     const M better = ~lt(score, best) & gt(score, V(-INFINITY));
@@ -256,7 +272,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   affine_solve(sw, sx, bq, bq2, bxq, scale, offset);
   for (int it = 0; it < 2; ++it) {
     V sq, sq2, sxq;
-    affine_sums(g, sh.nmax, inv_or_zero(scale), offset, sq, sq2, sxq);
+    affine_sums<Weighted>(g, sh.nmax, inv_or_zero(scale), offset, sq, sq2, sxq);
     const V score = affine_score(sw, sx, sq, sq2, sxq);
     V ns, no;
     affine_solve(sw, sx, sq, sq2, sxq, ns, no);
@@ -288,7 +304,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
   V xc[32], sxx(0.f), sxc(0.f);
   for (int i = 0; i < g.L; ++i) {
     xc[i] = g.x[i] - xm;
-    const V wx = g.w[i] * xc[i];
+    const V wx = weigh<Weighted>(g, i, xc[i]);
     sxx = fmadd(wx, xc[i], sxx);
     sxc = sxc + wx;
   }
@@ -310,7 +326,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
       V s1(0.f), s2(0.f), s3(0.f);  // sums of w qd, w qd^2, w xc qd
       for (int i = 0; i < g.L; ++i) {
         const V qd = vmin(vround(vmax(fmadd(g.x[i], inv, cd), qd_lo)), qd_hi);
-        const V wq = g.w[i] * qd;
+        const V wq = weigh<Weighted>(g, i, qd);
         s1 = s1 + wq;
         s2 = fmadd(wq, qd, s2);
         s3 = fmadd(wq, xc[i], s3);
@@ -665,7 +681,9 @@ void quantize_row_q2_k(const float* x, void* vy, int64_t n, const float* importa
   auto* y = static_cast<BlockQ2_K*>(vy);
   const MinMaxShapeF sh{16, 16, 3, 15, 1.f, 0.5f, 6, 2};
   for_each_group<MinMaxOutF>(
-      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) {
+        importance ? quantize_minmax_group<true>(sh, g, v, o) : quantize_minmax_group<false>(sh, g, v, o);
+      },
       [&](int64_t i, const MinMaxOutF& r) {
         for (int j = 0; j < 16; ++j) y[i].scales[j] = uint8_t(r.sc[j] | (r.mc[j] << 4));
         pack_2bit(r.q, y[i].qs);
@@ -678,7 +696,9 @@ void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importa
   auto* y = static_cast<BlockQ4_K*>(vy);
   const MinMaxShapeF sh{8, 32, 15, 63, 2.f, 0.5f, 8, 3};
   for_each_group<MinMaxOutF>(
-      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) {
+        importance ? quantize_minmax_group<true>(sh, g, v, o) : quantize_minmax_group<false>(sh, g, v, o);
+      },
       [&](int64_t i, const MinMaxOutF& r) {
         pack_scales_k4(r.sc, r.mc, y[i].scales);
         pack_4bit_k(r.q, y[i].qs);
@@ -691,7 +711,9 @@ void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importa
   auto* y = static_cast<BlockQ5_K*>(vy);
   const MinMaxShapeF sh{8, 32, 31, 63, 2.f, 0.5f, 8, 3};
   for_each_group<MinMaxOutF>(
-      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) { quantize_minmax_group(sh, g, v, o); },
+      x, n, importance, sh.ns, sh.L, [&](const Group& g, int v, MinMaxOutF* o) {
+        importance ? quantize_minmax_group<true>(sh, g, v, o) : quantize_minmax_group<false>(sh, g, v, o);
+      },
       [&](int64_t i, const MinMaxOutF& r) {
         pack_scales_k4(r.sc, r.mc, y[i].scales);
         pack_4bit_k(r.q, y[i].qs);
