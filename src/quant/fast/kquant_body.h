@@ -102,10 +102,15 @@ inline void store_levels(const V* q, int L, uint8_t* const* dst) {
 
 inline V clampv(V v, float lo, float hi) { return vmin(vmax(v, V(lo)), V(hi)); }
 inline V inv_or_zero(V e) { return sel(ne(e, V(0.f)), V(1.f) / e, V(0.f)); }
-inline float lane_sum(const float* a, int first, int n) {
-  float s = 0;
-  for (int j = first; j < first + n; ++j) s += a[j];
-  return s;
+// Per super-block sums of a group's lanes (lane j belongs to super-block j / ns).
+inline void super_block_sums(V v, int ns, float* out) {
+  if (ns == kLanes) {
+    out[0] = hsum(v);
+  } else {
+    const M first = M(uint32_t((1u << ns) - 1));
+    out[0] = hsum(sel(first, v, V(0.f)));
+    out[1] = hsum(sel(first, V(0.f), v));
+  }
 }
 
 // Step 2: fp16 d so that the sub-block scales s_j ~ d * sc_j, sc_j integers
@@ -124,14 +129,7 @@ inline void lattice_scales(V s, V w, int ns, int n_super, int lo, int hi, float*
       if (std::fabs(sl[j]) > std::fabs(amax[b])) amax[b] = sl[j];
   // Per super-block weighted error (and the least-squares sums) of scale db[b].
   const M first = M(uint32_t((1u << ns) - 1));  // lanes of super-block 0
-  auto sums = [&](V v, float* out) {  // per super-block lane sums
-    if (ns == kLanes) {
-      out[0] = hsum(v);
-    } else {
-      out[0] = hsum(sel(first, v, V(0.f)));
-      out[1] = hsum(sel(first, V(0.f), v));
-    }
-  };
+  auto sums = [&](V v, float* out) { super_block_sums(v, ns, out); };
   auto evaluate = [&](const float* db, float* err, double* sxa, double* saa) {
     const float d0 = db[0] != 0 ? db[0] : 1.f, d1 = n_super > 1 && db[1] != 0 ? db[1] : 1.f;
     const V D = sel(first, V(d0), V(d1));
@@ -360,9 +358,10 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
       const V mc = sel(dmpos, vround(clampv(ol / DM, 0.f, Mx)), V(0.f));
       consider(sc, mc, ok_det);
     }
-    alignas(64) float err_l[kLanes], sc_l[kLanes], mc_l[kLanes], sq_l[kLanes], sq2_l[kLanes], sxq_l[kLanes],
+    alignas(64) float sc_l[kLanes], mc_l[kLanes], sq_l[kLanes], sq2_l[kLanes], sxq_l[kLanes],
         sx_l[kLanes];
-    berr.store(err_l);
+    float totals[2] = {0, 0};
+    super_block_sums(berr, sh.ns, totals);
     bsc.store(sc_l);
     bmc.store(mc_l);
     bq.store(sq_l);
@@ -373,7 +372,7 @@ inline void quantize_minmax_group(const MinMaxShapeF& sh, const Group& g, int n_
     for (int b = 0; b < n_super; ++b) {
       if (done[b]) continue;
       const int o = b * sh.ns;
-      const float total = lane_sum(err_l, o, sh.ns);
+      const float total = totals[b];
       if (round > 0 && !(total < best_total[b])) {
         done[b] = true;
         continue;
@@ -582,8 +581,9 @@ inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const G
       const M ok = usable & gt(svv, V(0.f));
       consider(sel(ok, vround(clampv(sxv / svv / D, lo, hi)), bsc), ok);
     }
-    alignas(64) float err_l[kLanes], sc_l[kLanes], sxv_l[kLanes], svv_l[kLanes];
-    berr.store(err_l);
+    alignas(64) float sc_l[kLanes], sxv_l[kLanes], svv_l[kLanes];
+    float totals[2] = {0, 0};
+    super_block_sums(berr, sh.ns, totals);
     bsc.store(sc_l);
     sxv.store(sxv_l);
     svv.store(svv_l);
@@ -591,7 +591,7 @@ inline void quantize_sym_group(const SymShapeF& sh, const SymLevels& lv, const G
     for (int b = 0; b < n_super; ++b) {
       if (done[b]) continue;
       const int o = b * sh.ns;
-      const float total = lane_sum(err_l, o, sh.ns);
+      const float total = totals[b];
       if (round > 0 && !(total < best_total[b])) {
         done[b] = true;
         continue;
