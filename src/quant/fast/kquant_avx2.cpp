@@ -115,6 +115,7 @@ inline void store_bytes(V v, uint8_t* p) {
 }
 
 #include "quant/fast/kquant_body.h"
+#include "quant/fast/kquant_rows.h"
 
 }  // namespace
 }  // namespace avx2
