@@ -17,6 +17,7 @@ struct BenchArgs {
   bool json = false;
   bool no_bandwidth = false;
   bool quiet = false;
+  bool mmap = false;
 };
 
 CommandRegistration bench_command(
@@ -34,11 +35,12 @@ CommandRegistration bench_command(
       app.add_flag("--json", a->json, "Print the result as JSON");
       app.add_flag("--no-bandwidth", a->no_bandwidth, "Skip the memory bandwidth probe");
       app.add_flag("-q,--quiet", a->quiet, "No per-run lines on stderr");
+      add_mmap_flag(app, a->mmap);
       return [a] {
         set_thread_count(a->threads);
         eval::BenchOptions o = a->options;
         o.measure_bandwidth = !a->no_bandwidth;
-        auto model = model::Model::open(a->model);
+        auto model = model::Model::open(a->model, weight_access(a->mmap));
         auto log = [&](const std::string& line) {
           if (!a->quiet) std::fprintf(stderr, "%s\n", line.c_str());
         };

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/mapped_file.h"
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,5 +31,14 @@ struct CommandRegistration {
     command_registry().push_back({std::move(name), std::move(description), order, std::move(setup)});
   }
 };
+
+// `--mmap` for the commands that run a model: map the weights instead of
+// reading them into memory (see model::Model::open).
+inline void add_mmap_flag(CLI::App& app, bool& mmap) {
+  app.add_flag("--mmap", mmap,
+               "Map the weights from the file instead of reading them into memory (starts faster and shares the "
+               "page cache; decode can be up to 2x slower)");
+}
+inline FileAccess weight_access(bool mmap) { return mmap ? FileAccess::Map : FileAccess::Read; }
 
 }  // namespace lowbit::cli

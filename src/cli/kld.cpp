@@ -31,6 +31,7 @@ struct KldArgs {
   std::string base_logits;
   int threads = 0;
   bool quiet = false;
+  bool mmap = false;
   bool ctx_given = false, convention_given = false;  // else taken from --base-logits
 };
 
@@ -40,9 +41,9 @@ struct LoadedModel {
   std::unique_ptr<model::Session> session;
 };
 
-LoadedModel load(const std::string& path) {
+LoadedModel load(const std::string& path, FileAccess access) {
   LoadedModel m;
-  m.model = model::Model::open(path);
+  m.model = model::Model::open(path, access);
   m.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_metadata(m.model->source().metadata()));
   return m;
 }
@@ -56,7 +57,7 @@ void make_session(LoadedModel& m, const eval::ChunkPlan& plan) {
 
 // Only the base model, only saving: prints its perplexity.
 int save_base_only(const KldArgs& a, eval::PplConvention convention) {
-  LoadedModel base = load(a.models[0]);
+  LoadedModel base = load(a.models[0], weight_access(a.mmap));
   const std::vector<int32_t> text = eval::tokenize_text_file(a.text, *base.tokenizer);
   const eval::ChunkPlan plan = eval::make_chunk_plan(convention, a.ctx, int64_t(text.size()), a.chunks,
                                                      base.tokenizer->bos(), base.tokenizer->add_bos());
@@ -105,7 +106,7 @@ int run_kld(KldArgs a) {
   if (!from_file && a.models.size() != 2)
     fail("give BASE and QUANT models (or QUANT with --base-logits FILE, or BASE with --save-base FILE)");
 
-  LoadedModel quant = load(a.models.back());
+  LoadedModel quant = load(a.models.back(), weight_access(a.mmap));
   const int64_t n_vocab = quant.model->config().n_vocab;
   LoadedModel base;
   if (from_file) {
@@ -113,7 +114,7 @@ int run_kld(KldArgs a) {
       fail("{}: base logits have a vocabulary of {} tokens, {} has {}: not the same model family", a.base_logits,
            reader->n_vocab(), a.models.back(), n_vocab);
   } else {
-    base = load(a.models[0]);
+    base = load(a.models[0], weight_access(a.mmap));
     if (base.model->config().n_vocab != n_vocab)
       fail("{} has a vocabulary of {} tokens, {} has {}: they cannot be compared", a.models[0],
            base.model->config().n_vocab, a.models[1], n_vocab);
@@ -174,6 +175,7 @@ CommandRegistration kld_command(
       app.add_option("--base-logits", a->base_logits, "Read the base distributions from this file (from --save-base)");
       app.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
       app.add_flag("-q,--quiet", a->quiet, "No progress bar");
+      add_mmap_flag(app, a->mmap);
       return [a, ctx, convention] {
         a->ctx_given = ctx->count() > 0;
         a->convention_given = convention->count() > 0;

@@ -26,6 +26,7 @@ struct PerplexityArgs {
   int threads = 0;
   bool json = false;
   bool quiet = false;
+  bool mmap = false;
 };
 
 int run_perplexity(const PerplexityArgs& a) {
@@ -33,7 +34,7 @@ int run_perplexity(const PerplexityArgs& a) {
   const auto convention = eval::parse_convention(a.convention);
   if (!convention)
     fail("--convention must be second_half, bos_all, all_but_first or llamacpp, not '{}'", a.convention);
-  auto model = model::Model::open(a.model);
+  auto model = model::Model::open(a.model, weight_access(a.mmap));
   const Tokenizer tokenizer = Tokenizer::from_metadata(model->source().metadata());
   const std::vector<int32_t> text = eval::tokenize_text_file(a.text, tokenizer);
   const eval::ChunkPlan plan =
@@ -93,6 +94,7 @@ CommandRegistration perplexity_command(
       app.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
       app.add_flag("--json", a->json, "Print the result as JSON");
       app.add_flag("-q,--quiet", a->quiet, "No progress bar");
+      add_mmap_flag(app, a->mmap);
       return [a] { return run_perplexity(*a); };
     });
 

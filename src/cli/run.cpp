@@ -26,6 +26,7 @@ struct RunArgs {
   int64_t ctx = 0;
   std::string kv_type = "f16";
   int64_t batch = 256;
+  bool mmap = false;
 };
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
@@ -53,6 +54,7 @@ CommandRegistration run_command(
           ->check(CLI::Range(0.0001f, 1.0f));
       app.add_option("--seed", a->seed, "Random seed (default: from the clock, printed at the end)");
       app.add_option("-t,--threads", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 4096));
+      add_mmap_flag(app, a->mmap);
       app.add_option("-c,--ctx", a->ctx, "Context size (default: the model's, at most 4096)")->check(
           CLI::Range(int64_t(1), int64_t(1) << 24));
       app.add_option("--kv-type", a->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
@@ -73,7 +75,7 @@ CommandRegistration run_command(
                                            : uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
         go.sampling.seed = seed;
 
-        auto model = model::Model::open(a->model);
+        auto model = model::Model::open(a->model, weight_access(a->mmap));
         const Tokenizer tokenizer = Tokenizer::from_metadata(model->source().metadata());
         model::Session session(*model, so);
 

@@ -1,5 +1,12 @@
-// A read-only memory map of a whole file. Tensor data read from GGUF and
-// safetensors files are views into such a map: nothing is copied.
+// The bytes of a whole file, read only. Tensor data read from GGUF and
+// safetensors files are views into it. Two ways to hold them:
+//   Map  - a memory map of the file (nothing is copied; pages come in on first
+//          touch and stay shared with the page cache). For inspect, convert
+//          and quantize, which stream through a file once.
+//   Read - the file read into anonymous memory asking for 2 MiB transparent
+//          huge pages. For running a model: decode streams all weights per
+//          token, and with 4 KiB file pages TLB misses and page-bounded
+//          hardware prefetch halved its speed on a 7B model (docs/benchmarks.md).
 #pragma once
 
 #include <cstddef>
@@ -9,11 +16,15 @@
 
 namespace lowbit {
 
+enum class FileAccess { Map, Read };
+
 class MappedFile {
  public:
   // Throws lowbit::Error naming the path when it cannot be opened or mapped
   // (missing file, a directory, permissions).
-  explicit MappedFile(const std::string& path);
+  // A file that cannot be read completely (I/O error, shrank meanwhile) or
+  // memory that cannot be allocated also throws.
+  explicit MappedFile(const std::string& path, FileAccess access = FileAccess::Map);
   // An in-memory stand-in holding `bytes` under the name `path` (fuzzing and
   // tests feed parsers from memory through this; nothing is mapped).
   MappedFile(std::string path, std::vector<uint8_t> bytes);
@@ -29,7 +40,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  bool mapped_ = false;        // data_ came from mmap (else from owned_)
+  size_t mapped_bytes_ = 0;    // length of the mmap behind data_ (0: data_ is owned_)
   std::vector<uint8_t> owned_;
 };
 

@@ -165,7 +165,8 @@ int64_t GgufTensorInfo::row_count() const {
   return n;
 }
 
-GgufReader::GgufReader(const std::string& path) : GgufReader(std::make_shared<MappedFile>(path)) {}
+GgufReader::GgufReader(const std::string& path, FileAccess access)
+    : GgufReader(std::make_shared<MappedFile>(path, access)) {}
 
 GgufReader::GgufReader(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {
   const std::string& path = file_->path();

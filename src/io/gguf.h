@@ -124,7 +124,7 @@ class GgufReader {
   // Maps and validates the whole file: every count, string length, offset
   // and shape is checked against the file size and for overflow before use.
   // Throws lowbit::Error "<path>: <what> (at byte N)" on malformed input.
-  explicit GgufReader(const std::string& path);
+  explicit GgufReader(const std::string& path, FileAccess access = FileAccess::Map);
   // Parses an already mapped (or in-memory) file; the same checks apply.
   explicit GgufReader(std::shared_ptr<const MappedFile> file);
 

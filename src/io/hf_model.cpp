@@ -107,7 +107,7 @@ uint32_t file_type_of(const std::vector<TensorView>& tensors) {
 
 }  // namespace
 
-std::unique_ptr<ModelSource> open_hf_folder(const std::string& dir) {
+std::unique_ptr<ModelSource> open_hf_folder(const std::string& dir, FileAccess access) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail("{}: not a directory", dir);
   const fs::path folder(dir);
@@ -123,7 +123,7 @@ std::unique_ptr<ModelSource> open_hf_folder(const std::string& dir) {
   }
 
   const HfConfig cfg = read_hf_config((folder / "config.json").string());
-  const SafetensorsModel weights = SafetensorsModel::open_folder(dir);
+  const SafetensorsModel weights = SafetensorsModel::open_folder(dir, access);
   GgufMetadata tokenizer = hf_tokenizer_metadata(dir, cfg.vocab_size);
 
   auto src = std::make_unique<ModelSource>(dir, false);

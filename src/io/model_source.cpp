@@ -64,12 +64,12 @@ uint64_t ModelSource::tensor_bytes() const {
   return n;
 }
 
-std::unique_ptr<ModelSource> ModelSource::open(const std::string& path) {
+std::unique_ptr<ModelSource> ModelSource::open(const std::string& path, FileAccess access) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return open_hf_folder(path);
+  if (S_ISDIR(st.st_mode)) return open_hf_folder(path, access);
 
-  GgufReader reader(path);
+  GgufReader reader(path, access);
   auto src = std::make_unique<ModelSource>(path, true);
   src->metadata_ = reader.metadata();
   for (const GgufTensorInfo& info : reader.tensors()) {

@@ -46,8 +46,9 @@ struct TensorView {
 class ModelSource {
  public:
   // A regular file is read as GGUF; a directory as an HF model folder.
+  // `access`: map the files or read them into memory (core/mapped_file.h).
   // Throws lowbit::Error naming the path and what is wrong.
-  static std::unique_ptr<ModelSource> open(const std::string& path);
+  static std::unique_ptr<ModelSource> open(const std::string& path, FileAccess access = FileAccess::Map);
 
   const std::string& path() const { return path_; }
   bool is_gguf() const { return is_gguf_; }
@@ -78,6 +79,6 @@ class ModelSource {
 };
 
 // Implemented by the HF reader (io/hf_model.cpp).
-std::unique_ptr<ModelSource> open_hf_folder(const std::string& dir);
+std::unique_ptr<ModelSource> open_hf_folder(const std::string& dir, FileAccess access = FileAccess::Map);
 
 }  // namespace lowbit

@@ -71,7 +71,8 @@ std::vector<int64_t> SafetensorsTensor::gguf_shape() const {
   return ne;
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
+SafetensorsFile::SafetensorsFile(const std::string& path, FileAccess access)
+    : file_(std::make_shared<MappedFile>(path, access)) {
   const uint8_t* base = file_->data();
   const uint64_t size = file_->size();
   if (size < 8) fail("{}: not a safetensors file (only {} bytes; the 8-byte header length is missing)", path, size);
@@ -188,7 +189,7 @@ SafetensorsModel SafetensorsModel::open_file(const std::string& path) {
   return m;
 }
 
-SafetensorsModel SafetensorsModel::open_folder(const std::string& dir) {
+SafetensorsModel SafetensorsModel::open_folder(const std::string& dir, FileAccess access) {
   SafetensorsModel m;
   const fs::path folder(dir);
   const fs::path index = folder / "model.safetensors.index.json";
@@ -213,7 +214,7 @@ SafetensorsModel SafetensorsModel::open_folder(const std::string& dir) {
       const std::string spath = (folder / shard).string();
       if (!fs::is_regular_file(spath, ec))
         fail("{}: shard '{}' listed in {} is missing", spath, shard, ipath);
-      auto f = std::make_shared<SafetensorsFile>(spath);
+      auto f = std::make_shared<SafetensorsFile>(spath, access);
       for (const auto& n : names)
         if (!f->find(n)) fail("{}: tensor '{}' listed in {} is not in this shard", spath, n, ipath);
       m.add(std::move(f));
@@ -222,7 +223,7 @@ SafetensorsModel SafetensorsModel::open_folder(const std::string& dir) {
   }
   const fs::path single = folder / "model.safetensors";
   if (fs::exists(single, ec)) {
-    m.add(std::make_shared<SafetensorsFile>(single.string()));
+    m.add(std::make_shared<SafetensorsFile>(single.string(), access));
     return m;
   }
   std::vector<std::string> found;
@@ -230,7 +231,7 @@ SafetensorsModel SafetensorsModel::open_folder(const std::string& dir) {
     if (e.path().extension() == ".safetensors" && e.is_regular_file(ec)) found.push_back(e.path().string());
   if (found.empty()) fail("{}: no safetensors weights (model.safetensors or model.safetensors.index.json)", dir);
   std::sort(found.begin(), found.end());
-  for (const auto& f : found) m.add(std::make_shared<SafetensorsFile>(f));
+  for (const auto& f : found) m.add(std::make_shared<SafetensorsFile>(f, access));
   return m;
 }
 

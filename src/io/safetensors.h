@@ -49,7 +49,7 @@ struct SafetensorsTensor {
 class SafetensorsFile {
  public:
   // Maps and validates the file; throws lowbit::Error "<path>: <what>".
-  explicit SafetensorsFile(const std::string& path);
+  explicit SafetensorsFile(const std::string& path, FileAccess access = FileAccess::Map);
 
   const std::string& path() const { return file_->path(); }
   // In the order the safetensors library lists them (sorted by name).
@@ -72,7 +72,7 @@ class SafetensorsFile {
 // reads them), else model.safetensors, else every *.safetensors file.
 class SafetensorsModel {
  public:
-  static SafetensorsModel open_folder(const std::string& dir);
+  static SafetensorsModel open_folder(const std::string& dir, FileAccess access = FileAccess::Map);
   // Opens one file directly.
   static SafetensorsModel open_file(const std::string& path);
 

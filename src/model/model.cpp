@@ -75,8 +75,8 @@ Model::Model(std::shared_ptr<const ModelSource> source) : source_(std::move(sour
   }
 }
 
-std::unique_ptr<Model> Model::open(const std::string& path) {
-  std::shared_ptr<const ModelSource> src = ModelSource::open(path);
+std::unique_ptr<Model> Model::open(const std::string& path, FileAccess access) {
+  std::shared_ptr<const ModelSource> src = ModelSource::open(path, access);
   return std::make_unique<Model>(std::move(src));
 }
 

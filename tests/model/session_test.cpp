@@ -57,6 +57,20 @@ TEST_SHARED(Session, ChunkedPrefillDecodeAndAllLogitsAgree) {
   EXPECT_LT(max_diff(last.data(), all.data() + (n - 1) * nv, nv), 1e-4f * max_abs(last.data(), nv));
 }
 
+// The engine's default reads the weights into memory; a memory map of the
+// same files must give bit-identical logits (GGUF file and HF folder).
+TEST_SHARED(Session, MappedAndReadWeightsGiveTheSameLogits) {
+  for (const char* rel : {"models/gutenberg23m-Q4_K_M.llamacpp.gguf", "models/gutenberg23m"}) {
+    const std::string path = SHARED_FILE(rel);
+    auto read = Model::open(path, FileAccess::Read);
+    auto mapped = Model::open(path, FileAccess::Map);
+    Session a(*read), b(*mapped);
+    const std::vector<float> la = a.eval_all(kTokens), lb = b.eval_all(kTokens);
+    ASSERT_EQ(la.size(), lb.size());
+    EXPECT_EQ(max_diff(la.data(), lb.data(), la.size()), 0.0f) << rel;
+  }
+}
+
 TEST_SHARED(Session, Q8KvCacheStaysCloseToF16) {
   auto model = Model::open(SHARED_FILE("models/gutenberg23m-BF16.llamacpp.gguf"));
   SessionOptions q8;
