@@ -267,9 +267,7 @@ const DotKernel* avx2_kquant_kernel(GgmlType weight) {
   static const DotKernel kTable[] = {LOWBIT_K(Q2_K, Q2_KF), LOWBIT_K(Q3_K, Q3_KF), LOWBIT_K(Q4_K, Q4_KF),
                                      LOWBIT_K(Q5_K, Q5_KF), LOWBIT_K(Q6_K, Q6_KF), LOWBIT_K(IQ4_XS, IQ4_XSF)};
 #undef LOWBIT_K
-  for (const DotKernel& k : kTable)
-    if (k.weight == weight) return &k;
-  return nullptr;
+  return find_in_table(kTable, weight);
 }
 
 }  // namespace lowbit::cpu

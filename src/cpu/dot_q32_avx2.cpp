@@ -165,9 +165,7 @@ const DotKernel* avx2_q32_kernel(GgmlType weight) {
   static const DotKernel kTable[] = {LOWBIT_K(Q4_0, Q4_0F), LOWBIT_K(Q4_1, Q4_1F), LOWBIT_K(Q5_0, Q5_0F),
                                      LOWBIT_K(Q5_1, Q5_1F), LOWBIT_K(Q8_0, Q8_0F), LOWBIT_K(IQ4_NL, IQ4_NLF)};
 #undef LOWBIT_K
-  for (const DotKernel& k : kTable)
-    if (k.weight == weight) return &k;
-  return nullptr;
+  return find_in_table(kTable, weight);
 }
 
 }  // namespace lowbit::cpu

@@ -55,6 +55,14 @@ QuantizeActFn find_act_quantizer(GgmlType act, Isa isa);
 // Bytes of one activation row of n values in format `act`.
 size_t activation_row_bytes(GgmlType act, int64_t n);
 
+// The entry for `weight` in a per-ISA kernel table, or nullptr.
+template <size_t N>
+const DotKernel* find_in_table(const DotKernel (&table)[N], GgmlType weight) {
+  for (const DotKernel& k : table)
+    if (k.weight == weight) return &k;
+  return nullptr;
+}
+
 // Tile built from a vec_dot (used by the scalar level).
 template <VecDotFn Dot>
 void tile_from_vec_dot(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,

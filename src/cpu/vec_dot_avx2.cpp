@@ -169,9 +169,7 @@ const DotKernel* avx2_kernel(GgmlType weight) {
   static const DotKernel kFloat[] = {{T::F32, T::F32, &vec_dot<F32W>, &tile<F32W>},
                                      {T::F16, T::F32, &vec_dot<F16W>, &tile<F16W>},
                                      {T::BF16, T::F32, &vec_dot<BF16W>, &tile<BF16W>}};
-  for (const DotKernel& k : kFloat)
-    if (k.weight == weight) return &k;
-  return nullptr;
+  return find_in_table(kFloat, weight);
 }
 
 QuantizeActFn avx2_act_quantizer(GgmlType act) {

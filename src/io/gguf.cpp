@@ -22,16 +22,6 @@ constexpr uint64_t kMaxStringBytes = uint64_t(1) << 30;
 // could otherwise ask for many times its size. Real headers need a few MB.
 constexpr uint64_t kMaxHeaderMemory = uint64_t(256) << 20;
 
-size_t gguf_scalar_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-    case GgufType::UINT16: case GgufType::INT16: return 2;
-    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
-    default: return 0;
-  }
-}
-
 // Smallest number of bytes one element of type t can occupy in a file; used
 // to reject counts that cannot fit before anything is allocated.
 uint64_t min_encoded_size(GgufType t) {

@@ -29,6 +29,8 @@ enum class GgufType : uint32_t {
   BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 const char* gguf_type_name(GgufType t);
+// Bytes of one numeric/bool value of type t; 0 for STRING, ARRAY and unknown types.
+size_t gguf_scalar_size(GgufType t);
 
 class GgufValue;
 

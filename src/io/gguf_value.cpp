@@ -8,19 +8,9 @@
 namespace lowbit {
 namespace {
 
-size_t scalar_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-    case GgufType::UINT16: case GgufType::INT16: return 2;
-    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
-    default: return 0;
-  }
-}
-
 // Reads element i of a raw numeric array as double / int64.
 double raw_element_f64(const GgufArray& a, uint64_t i) {
-  const uint8_t* p = a.raw.data() + i * scalar_size(a.elem_type);
+  const uint8_t* p = a.raw.data() + i * gguf_scalar_size(a.elem_type);
   switch (a.elem_type) {
     case GgufType::UINT8: return *p;
     case GgufType::INT8: return int8_t(*p);
@@ -38,7 +28,7 @@ double raw_element_f64(const GgufArray& a, uint64_t i) {
 }
 
 int64_t raw_element_i64(const GgufArray& a, uint64_t i) {
-  const uint8_t* p = a.raw.data() + i * scalar_size(a.elem_type);
+  const uint8_t* p = a.raw.data() + i * gguf_scalar_size(a.elem_type);
   switch (a.elem_type) {
     case GgufType::UINT64: { uint64_t v; std::memcpy(&v, p, 8); return int64_t(v); }
     case GgufType::INT64: { int64_t v; std::memcpy(&v, p, 8); return v; }
@@ -58,6 +48,16 @@ GgufValue numeric_array(GgufType t, const std::vector<T>& items) {
 }
 
 }  // namespace
+
+size_t gguf_scalar_size(GgufType t) {
+  switch (t) {
+    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
+    case GgufType::UINT16: case GgufType::INT16: return 2;
+    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
+    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
+    default: return 0;
+  }
+}
 
 const char* gguf_type_name(GgufType t) {
   switch (t) {
@@ -141,7 +141,7 @@ const GgufArray& GgufValue::as_array() const {
 
 std::vector<float> GgufValue::as_f32_vector() const {
   const GgufArray& a = as_array();
-  if (scalar_size(a.elem_type) == 0) fail("array of {}, expected numbers", gguf_type_name(a.elem_type));
+  if (gguf_scalar_size(a.elem_type) == 0) fail("array of {}, expected numbers", gguf_type_name(a.elem_type));
   std::vector<float> out(a.count);
   for (uint64_t i = 0; i < a.count; ++i) out[i] = float(raw_element_f64(a, i));
   return out;
@@ -149,7 +149,7 @@ std::vector<float> GgufValue::as_f32_vector() const {
 
 std::vector<int64_t> GgufValue::as_i64_vector() const {
   const GgufArray& a = as_array();
-  if (scalar_size(a.elem_type) == 0) fail("array of {}, expected integers", gguf_type_name(a.elem_type));
+  if (gguf_scalar_size(a.elem_type) == 0) fail("array of {}, expected integers", gguf_type_name(a.elem_type));
   std::vector<int64_t> out(a.count);
   for (uint64_t i = 0; i < a.count; ++i) out[i] = raw_element_i64(a, i);
   return out;

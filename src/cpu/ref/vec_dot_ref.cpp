@@ -324,9 +324,7 @@ const DotKernel* ref_kernel(GgmlType weight) {
       LOWBIT_REF(BF16, F32, vec_dot_bf16),
   };
 #undef LOWBIT_REF
-  for (const DotKernel& k : kTable)
-    if (k.weight == weight) return &k;
-  return nullptr;
+  return find_in_table(kTable, weight);
 }
 
 }  // namespace lowbit::cpu
