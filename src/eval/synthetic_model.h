@@ -17,7 +17,7 @@ struct SyntheticShape {
   int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
 };
 
-// "tiny" (about 3.7M parameters), "small" (~60M), "1B", "7B" (Llama-2-7B shape).
+// "tiny" (about 5.2M parameters), "small" (~63M), "1B", "7B" (Llama-2-7B shape).
 SyntheticShape synthetic_shape(const std::string& name);
 
 struct SyntheticResult {
