@@ -1,11 +1,14 @@
 // CPU matmul throughput, printed as JSON lines:
 //   read_bandwidth  streaming read over 1 GiB with all threads (the ceiling)
 //   gemv            n_tokens = 1 (decode): GB/s of weight bytes and % of the ceiling
+//   gemv_in_cache   the same on a matrix that stays in L2: the kernel's own speed
 //   gemm            n_tokens = 512 (prefill): ms per call and GFLOP/s
 // GEMV rotates through enough copies of the matrix to exceed the caches, as a
 // model's layers do, so the weights really come from DRAM. Times are the best
 // of repeated passes (robust against other load on the machine).
-// Usage: bench_matmul [--quick] [--types Q4_K,Q8_0] [--threads N] [--no-gemm]
+// Usage: bench_matmul [--quick] [--types Q4_K,Q8_0] [--threads N] [--no-gemm] [--standard]
+// Weights of types with a packed layout are packed as the engine does, unless
+// --standard (the layout as stored in GGUF).
 // LOWBIT_ISA=scalar|avx2|avx512|avx512vnni picks the kernel level.
 #include <algorithm>
 #include <chrono>
@@ -25,6 +28,9 @@
 using namespace lowbit;
 
 namespace {
+
+// Matrices are packed as the engine packs a model's weights, unless --standard.
+bool g_pack = true;
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -70,12 +76,19 @@ void bench_gemv(GgmlType t, int64_t n_in, int64_t n_out, double bw, bool quick) 
   const size_t target = quick ? (size_t(256) << 20) : (size_t(1) << 30);
   const size_t copies = std::max<size_t>(2, target / bytes);
   std::vector<std::vector<uint8_t>> mats(copies, proto);
+  const bool packed = g_pack && cpu::has_packed_layout(t);
+  if (packed)
+    for (auto& m : mats) {
+      cpu::WeightMatrix w{t, n_in, n_out, m.data(), row_bytes(t, n_in)};
+      cpu::pack_for_matmul(w, m.data());
+    }
   std::vector<float> x(static_cast<size_t>(n_in)), y(static_cast<size_t>(n_out));
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
   for (auto& v : x) v = normal(rng);
   auto run = [&](size_t i) {
     cpu::WeightMatrix w{t, n_in, n_out, mats[i % copies].data(), row_bytes(t, n_in)};
+    if (packed) w.layout = cpu::WeightLayout::Packed;
     cpu::matmul(w, x.data(), 1, y.data());
   };
   for (size_t i = 0; i < copies; ++i) run(i);  // warm up (page faults, thread team)
@@ -96,20 +109,49 @@ void bench_gemv(GgmlType t, int64_t n_in, int64_t n_out, double bw, bool quick) 
   const double per_call = times.front(), median = times[times.size() / 2];
   const double gbps = double(bytes) / per_call / 1e9;
   std::printf(
-      "{\"bench\":\"gemv\",\"type\":\"%s\",\"n_out\":%lld,\"n_in\":%lld,\"isa\":\"%s\",\"threads\":%d,"
+      "{\"bench\":\"gemv\",\"type\":\"%s\",\"n_out\":%lld,\"n_in\":%lld,\"isa\":\"%s\",\"layout\":\"%s\",\"threads\":%d,"
       "\"us_per_call\":%.1f,\"us_median\":%.1f,\"weight_gbps\":%.2f,\"pct_of_read_bw\":%.1f}\n",
-      type_name(t).c_str(), (long long)n_out, (long long)n_in, isa_name(active_isa()), thread_count(), per_call * 1e6,
+      type_name(t).c_str(), (long long)n_out, (long long)n_in, isa_name(active_isa()), packed ? "packed" : "standard",
+      thread_count(), per_call * 1e6,
       median * 1e6, gbps, 100.0 * gbps / bw);
   std::fflush(stdout);
 }
 
+// The same GEMV on a matrix small enough to stay in L2 (4096 x 128, at most
+// 2 MiB even for F32): what the kernel computes per second when memory is not
+// the limit. Below the DRAM figure's bandwidth, a kernel is compute-bound.
+void bench_gemv_in_cache(GgmlType t, bool quick) {
+  const int64_t n_in = 4096, n_out = 128;
+  std::vector<uint8_t> m = random_matrix(t, n_in, n_out);
+  std::vector<float> x(static_cast<size_t>(n_in), 0.5f), y(static_cast<size_t>(n_out));
+  cpu::WeightMatrix w{t, n_in, n_out, m.data(), row_bytes(t, n_in)};
+  if (g_pack) cpu::pack_for_matmul(w, m.data());
+  cpu::matmul(w, x.data(), 1, y.data());
+  std::vector<double> times;
+  const double start = now_seconds();
+  while (now_seconds() - start < (quick ? 0.2 : 0.5) || times.size() < 100) {
+    const double t0 = now_seconds();
+    cpu::matmul(w, x.data(), 1, y.data());
+    times.push_back(now_seconds() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  std::printf(
+      "{\"bench\":\"gemv_in_cache\",\"type\":\"%s\",\"n_out\":%lld,\"n_in\":%lld,\"isa\":\"%s\",\"layout\":\"%s\","
+      "\"threads\":%d,"
+      "\"weight_gbps_best\":%.2f,\"weight_gbps_median\":%.2f}\n",
+      type_name(t).c_str(), (long long)n_out, (long long)n_in, isa_name(active_isa()),
+      w.layout == cpu::WeightLayout::Packed ? "packed" : "standard", thread_count(), double(m.size()) / times.front() / 1e9, double(m.size()) / times[times.size() / 2] / 1e9);
+  std::fflush(stdout);
+}
+
 void bench_gemm(GgmlType t, int64_t n_in, int64_t n_out, int64_t n_tok, bool quick) {
-  const std::vector<uint8_t> m = random_matrix(t, n_in, n_out);
+  std::vector<uint8_t> m = random_matrix(t, n_in, n_out);
   std::vector<float> x(size_t(n_in * n_tok)), y(size_t(n_out * n_tok));
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
   for (auto& v : x) v = normal(rng);
   cpu::WeightMatrix w{t, n_in, n_out, m.data(), row_bytes(t, n_in)};
+  if (g_pack) cpu::pack_for_matmul(w, m.data());
   cpu::matmul(w, x.data(), n_tok, y.data());  // warm up
   int calls = 0;
   double per_call = 1e30;  // best call (see bench_gemv)
@@ -139,6 +181,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--no-gemm") gemm = false;
+    else if (a == "--standard") g_pack = false;
     else if (a == "--threads" && i + 1 < argc) set_thread_count(std::atoi(argv[++i]));
     else if (a == "--types" && i + 1 < argc) {
       types.clear();
@@ -154,13 +197,14 @@ int main(int argc, char** argv) {
         p = q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--no-gemm] [--threads N] [--types Q4_K,Q8_0]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--no-gemm] [--standard] [--threads N] [--types Q4_K,Q8_0]\n", argv[0]);
       return 2;
     }
   }
   const double bw = cpu::measure_read_bandwidth_gbps(size_t(1) << 30, thread_count(), quick ? 3 : 5);
   std::printf("{\"bench\":\"read_bandwidth\",\"threads\":%d,\"gbps\":%.2f}\n", thread_count(), bw);
   for (GgmlType t : types) bench_gemv(t, 4096, 4096, bw, quick);
+  for (GgmlType t : types) bench_gemv_in_cache(t, quick);
   for (GgmlType t : types)
     if (t == GgmlType::Q4_K || t == GgmlType::Q8_0 || t == GgmlType::Q6_K) bench_gemv(t, 4096, 11008, bw, quick);
   if (gemm)

@@ -42,6 +42,7 @@ Isa detect() {
 
 Isa g_best = detect();
 
+
 Isa from_env(Isa best) {
   const char* env = std::getenv("LOWBIT_ISA");
   if (!env || !*env) return best;
@@ -76,6 +77,15 @@ bool isa_supported(Isa isa) { return int(isa) <= int(g_best); }
 void set_active_isa(Isa isa) {
   if (!isa_supported(isa)) fail("ISA {} is not supported by this CPU (best: {})", isa_name(isa), isa_name(g_best));
   g_active = isa;
+}
+
+bool cpu_has_avx512_vbmi() {
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    if (detect() < Isa::Avx512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (c & (1u << 1)) != 0;  // CPUID.(7,0):ECX[1]
+  }();
+  return has;
 }
 
 std::vector<Isa> supported_isas() {

@@ -39,7 +39,6 @@ uint8_t* read_whole_file(int fd, const std::string& path, size_t size, size_t& m
     }
     done += size_t(n);
   }
-  (void)::mprotect(p, len, PROT_READ);  // the views are read-only
   mapped_bytes = len;
   return bytes;
 }
@@ -68,7 +67,8 @@ MappedFile::MappedFile(const std::string& path, FileAccess access) : path_(path)
   size_ = size_t(st.st_size);
   if (size_ > 0 && access == FileAccess::Read) {
     try {
-      data_ = read_whole_file(fd, path, size_, mapped_bytes_);
+      private_ = read_whole_file(fd, path, size_, mapped_bytes_);
+      data_ = private_;
     } catch (...) {
       ::close(fd);
       throw;
@@ -88,7 +88,8 @@ MappedFile::MappedFile(const std::string& path, FileAccess access) : path_(path)
 
 MappedFile::MappedFile(std::string path, std::vector<uint8_t> bytes) : path_(std::move(path)), owned_(std::move(bytes)) {
   size_ = owned_.size();
-  data_ = owned_.empty() ? nullptr : owned_.data();
+  private_ = owned_.empty() ? nullptr : owned_.data();
+  data_ = private_;
 }
 
 MappedFile::~MappedFile() {

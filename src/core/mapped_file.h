@@ -34,6 +34,11 @@ class MappedFile {
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  // The same bytes, writable, when this process holds a private copy of them
+  // (FileAccess::Read or the in-memory stand-in); nullptr for a memory map of
+  // the file. The engine rearranges weights in place here for its kernels
+  // (model::Model::open); nothing is ever written back to the file.
+  uint8_t* private_bytes() const { return private_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -41,6 +46,7 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   size_t mapped_bytes_ = 0;    // length of the mmap behind data_ (0: data_ is owned_)
+  uint8_t* private_ = nullptr; // data_ when it is a private copy (see private_bytes)
   std::vector<uint8_t> owned_;
 };
 

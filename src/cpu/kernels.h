@@ -41,6 +41,12 @@ struct DotKernel {
   // holds one sub-block). nullptr: tile() takes the standard layout too.
   size_t (*tile_act_bytes)(int64_t n) = nullptr;
   void (*tile_act_from_standard)(const void* standard, void* out, int64_t n) = nullptr;
+  // Optional packed weight layout (WeightLayout::Packed): pack_rows rearranges
+  // n_rows rows of n values in place, same size, same values, so that
+  // tile_packed unpacks them with fewer instructions. tile_packed takes the
+  // activations in the same layout as tile and gives bit-identical results.
+  void (*pack_rows)(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) = nullptr;
+  TileFn tile_packed = nullptr;
 };
 
 // The activation format a weight type is dotted with (throws for types
@@ -70,6 +76,14 @@ void tile_from_vec_dot(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_r
   for (int64_t r = 0; r < n_rows; ++r)
     for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + r] = Dot(n, w + size_t(r) * w_stride, a + size_t(t) * a_stride);
 }
+
+// Packed-layout kernels of a super-block format (dot_kquants_packed_avx512vbmi.cpp);
+// both nullptr when the format has none or the CPU lacks AVX512-VBMI.
+struct PackedKernel {
+  void (*pack_rows)(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) = nullptr;
+  TileFn tile = nullptr;
+};
+PackedKernel avx512vbmi_packed_kquant_kernel(GgmlType weight);
 
 // Per-ISA tables (defined in ref/vec_dot_ref.cpp, vec_dot_avx2*.cpp, vec_dot_avx512*.cpp).
 // Each returns nullptr for a type it does not cover.

@@ -72,8 +72,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
     matmul_dequantized(w, x, n_tokens, y);
     return;
   }
-  const Isa isa = active_isa();
+  // A packed matrix is read by the level that packed it, whatever the active
+  // level is now (tests switch levels; the CPU still has it).
+  const Isa isa = w.layout == WeightLayout::Packed ? Isa::Avx512Vnni : active_isa();
   const DotKernel* kernel = find_dot_kernel(w.type, isa);
+  const TileFn tile = w.layout == WeightLayout::Packed ? kernel->tile_packed : kernel->tile;
+  if (!tile) fail("matmul: no kernel for packed {} weights", type_name(w.type));
   const QuantizeActFn quantize = find_act_quantizer(kernel->act, isa);
   const size_t std_bytes = activation_row_bytes(kernel->act, w.n_in);
   const bool private_layout = kernel->tile_act_from_standard != nullptr;
@@ -112,11 +116,33 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
       const int64_t nr = std::min(row_block, end - r0);
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
         const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
-        kernel->tile(w.n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_stride,
+        tile(w.n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_stride,
                      act_stride, nt, y + t0 * w.n_out + r0, w.n_out);
       }
     }
   });
+}
+
+bool has_packed_layout(GgmlType t) {
+  if (active_isa() != Isa::Avx512Vnni || !has_dot_kernel(t)) return false;
+  const DotKernel* k = find_dot_kernel(t, Isa::Avx512Vnni);
+  return k->pack_rows && k->tile_packed;
+}
+
+bool pack_for_matmul(WeightMatrix& w, uint8_t* writable) {
+  if (w.layout != WeightLayout::Standard || !has_packed_layout(w.type) || w.n_out == 0) return false;
+  check(w);
+  // The packed layout interleaves row pairs block by block: rows must be dense.
+  if (w.row_bytes != row_bytes(w.type, w.n_in)) return false;
+  if (writable != w.data) fail("pack_for_matmul: the writable pointer is not the matrix's data");
+  const DotKernel* k = find_dot_kernel(w.type, Isa::Avx512Vnni);
+  // Chunks start at multiples of the (even) grain, so on row pairs, as
+  // matmul's tiles do (its grains and row blocks are even too).
+  parallel_for(w.n_out, 64, [&](int64_t begin, int64_t end) {
+    k->pack_rows(writable + size_t(begin) * w.row_bytes, w.row_bytes, end - begin, w.n_in);
+  });
+  w.layout = WeightLayout::Packed;
+  return true;
 }
 
 }  // namespace lowbit::cpu

@@ -13,6 +13,13 @@
 
 namespace lowbit::cpu {
 
+// How the rows of a block-format weight are laid out in memory.
+//   Standard - as GGUF stores them (every reader and writer understands it).
+//   Packed   - rearranged in place by pack_for_matmul for the AVX-512 VNNI
+//              kernels (same size, same values, fewer instructions to unpack);
+//              only cpu::matmul reads it.
+enum class WeightLayout : uint8_t { Standard, Packed };
+
 // A 2-D weight: n_out rows of n_in values, each row row_bytes long.
 struct WeightMatrix {
   GgmlType type = GgmlType::F32;
@@ -20,9 +27,22 @@ struct WeightMatrix {
   int64_t n_out = 0;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
+  WeightLayout layout = WeightLayout::Standard;
 };
 
 // y[t * n_out + o] = sum_i W[o][i] * x[t * n_in + i] for t < n_tokens.
+// Results do not depend on w.layout (bit-identical).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// True when the active ISA level has a packed layout for weights of type t
+// (AVX-512 VNNI: Q4_K and Q6_K).
+bool has_packed_layout(GgmlType t);
+
+// Rearranges the rows of a Standard matrix in place into the packed layout
+// when the active ISA level has one for its type, and marks it Packed;
+// returns whether it did. `writable` must point at the same bytes as w.data,
+// which nothing else may read as GGUF blocks afterwards (the model's weights,
+// read into private memory, are the intended use).
+bool pack_for_matmul(WeightMatrix& w, uint8_t* writable);
 
 }  // namespace lowbit::cpu

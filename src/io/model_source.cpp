@@ -41,6 +41,16 @@ int64_t TensorView::source_row(int64_t r) const {
 
 void ModelSource::keep_alive(std::shared_ptr<const MappedFile> file) { mappings_.push_back(std::move(file)); }
 
+uint8_t* ModelSource::private_bytes(const TensorView& t) const {
+  for (const auto& file : mappings_) {
+    if (!file || !file->private_bytes() || !t.data) continue;
+    const uint8_t* begin = file->data();
+    if (t.data >= begin && t.bytes <= file->size() && size_t(t.data - begin) <= file->size() - t.bytes)
+      return file->private_bytes() + (t.data - begin);
+  }
+  return nullptr;
+}
+
 const TensorView* ModelSource::find(std::string_view name) const {
   for (const auto& t : tensors_)
     if (t.name == name) return &t;

@@ -62,6 +62,10 @@ class ModelSource {
   const std::vector<std::string>& files() const { return files_; }
   uint64_t parameter_count() const;
   uint64_t tensor_bytes() const;
+  // Writable pointer to the bytes of `t` when they lie in a private copy of
+  // their file (opened with FileAccess::Read), else nullptr (memory map, or
+  // bytes computed on open). See MappedFile::private_bytes.
+  uint8_t* private_bytes(const TensorView& t) const;
 
   // Used by the readers.
   ModelSource(std::string path, bool is_gguf) : path_(std::move(path)), is_gguf_(is_gguf) {}

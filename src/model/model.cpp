@@ -77,7 +77,43 @@ Model::Model(std::shared_ptr<const ModelSource> source) : source_(std::move(sour
 
 std::unique_ptr<Model> Model::open(const std::string& path, FileAccess access) {
   std::shared_ptr<const ModelSource> src = ModelSource::open(path, access);
-  return std::make_unique<Model>(std::move(src));
+  auto model = std::make_unique<Model>(std::move(src));
+  // The files were read into memory only this model uses: rearrange its
+  // matrices for the fastest kernels (a memory map stays as the file is).
+  if (access == FileAccess::Read) model->pack_weights();
+  return model;
+}
+
+void Model::pack_weights() {
+  // Byte ranges already packed, and the embedding table (read row by row as
+  // GGUF blocks by embed()): a file whose tensors overlap must not have the
+  // same bytes packed twice or the embeddings rearranged.
+  std::vector<std::pair<const uint8_t*, const uint8_t*>> taken = {
+      {token_embd_->data, token_embd_->data + token_embd_->bytes}};
+  auto pack = [&](cpu::WeightMatrix& w, const std::string& name) {
+    const TensorView& t = source_->at(name);
+    if (!cpu::has_packed_layout(w.type) || t.data != w.data) return;
+    const uint8_t* end = t.data + t.bytes;
+    for (const auto& [b, e] : taken)
+      if (t.data < e && b < end) return;
+    uint8_t* bytes = source_->private_bytes(t);
+    if (bytes && cpu::pack_for_matmul(w, bytes)) {
+      taken.emplace_back(t.data, end);
+      packed_bytes_ += t.bytes;
+    }
+  };
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    LayerWeights& l = layers_[size_t(i)];
+    const std::string p = fmt::format("blk.{}.", i);
+    pack(l.wq, p + "attn_q.weight");
+    pack(l.wk, p + "attn_k.weight");
+    pack(l.wv, p + "attn_v.weight");
+    pack(l.wo, p + "attn_output.weight");
+    pack(l.w_gate, p + "ffn_gate.weight");
+    pack(l.w_up, p + "ffn_up.weight");
+    pack(l.w_down, p + "ffn_down.weight");
+  }
+  if (!config_.tied_output) pack(output_, "output.weight");
 }
 
 cpu::WeightMatrix Model::bind_matrix(const std::string& name, int64_t n_in, int64_t n_out) {

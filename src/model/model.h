@@ -31,7 +31,8 @@ class Model {
   // ModelSource::open(path) (GGUF file or HF folder) then bind. By default
   // the files are read into (huge-page) memory, which decodes up to twice as
   // fast as a memory map; FileAccess::Map starts faster and shares the page
-  // cache.
+  // cache. With FileAccess::Read the matrices of types that have a packed
+  // layout for this CPU are rearranged in place (cpu::pack_for_matmul).
   static std::unique_ptr<Model> open(const std::string& path, FileAccess access = FileAccess::Read);
 
   const LlamaConfig& config() const { return config_; }
@@ -46,11 +47,14 @@ class Model {
 
   // Bytes of the mapped tensors the engine reads (the whole model's weights).
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of matrices in the packed layout (0 unless opened with FileAccess::Read).
+  uint64_t packed_bytes() const { return packed_bytes_; }
 
  private:
   cpu::WeightMatrix bind_matrix(const std::string& name, int64_t n_in, int64_t n_out);
   std::vector<float> read_vector(const std::string& name, int64_t n);
   void check_rope_order(const std::string& name, int64_t heads) const;
+  void pack_weights();
 
   std::shared_ptr<const ModelSource> source_;
   LlamaConfig config_;
@@ -60,6 +64,7 @@ class Model {
   cpu::WeightMatrix output_;
   std::vector<float> output_norm_;
   uint64_t weight_bytes_ = 0;
+  uint64_t packed_bytes_ = 0;
 };
 
 }  // namespace lowbit::model

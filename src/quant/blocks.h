@@ -102,6 +102,19 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144);
 
+// Scale and min j (0..7) of the 12-byte Q4_K/Q5_K scale field: 6 bits each,
+// j < 4 in the low bits of bytes j and j + 4, j >= 4 split into a low nibble
+// in byte j + 4 and the top 2 bits of bytes j - 4 (scale) and j (min).
+inline void scale_min_k4(int j, const uint8_t* s, int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
 // Q5_K, 5.5 bpw: as Q4_K with q in 0..31; [16..48) qh: bit 4 of weight i at
 // byte i % 32, bit i / 32 | [48..176) qs low nibbles as in Q4_K.
 struct BlockQ5_K {

@@ -3,7 +3,8 @@
 // multiple of any tile, 1 and 2 threads. The expectation uses the same
 // quantized activations (dequantized in double), so the tolerance is float
 // rounding only; a looser check against the unquantized activations guards
-// the activation quantization itself.
+// the activation quantization itself. Types with a packed layout (AVX-512
+// VNNI) are also run packed and must give bit-identical results.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -45,6 +46,19 @@ void check_matmul(GgmlType t, int64_t n_in, int64_t n_out, int64_t n_tok, std::m
   std::vector<float> y(static_cast<size_t>(n_out * n_tok), NAN);
   WeightMatrix m{t, n_in, n_out, w.data(), rb};
   matmul(m, x.data(), n_tok, y.data());
+  if (has_packed_layout(t)) {
+    // The packed layout (rearranged in place) must give bit-identical products.
+    std::vector<uint8_t> packed = w;
+    WeightMatrix p{t, n_in, n_out, packed.data(), rb};
+    ASSERT_TRUE(pack_for_matmul(p, packed.data()));
+    ASSERT_EQ(p.layout, WeightLayout::Packed);
+    ASSERT_NE(packed, w) << type_name(t) << ": packing changed nothing";
+    std::vector<float> yp(y.size(), NAN);
+    matmul(p, x.data(), n_tok, yp.data());
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_EQ(yp[i], y[i]) << type_name(t) << " packed, n_tok=" << n_tok << " output " << i;
+    EXPECT_FALSE(pack_for_matmul(p, packed.data())) << "packed twice";
+  }
 
   const GgmlType act = has_dot_kernel(t) ? activation_type(t) : GgmlType::F32;
   std::vector<std::vector<double>> wd;

@@ -3,7 +3,8 @@
 // vector kernel (each ISA level this CPU supports) against the reference:
 // exactly on small-integer data (checks the integer parts bit for bit),
 // within a relative tolerance on realistic data and on real weight rows from
-// ../shared/golden/quant. Also the activation quantizers and tile kernels.
+// ../shared/golden/quant. Also the activation quantizers and tile kernels,
+// and the packed-layout tile kernels (bit-identical to the standard ones).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -157,6 +158,13 @@ TEST(VecDot, TilesMatchVecDot) {
             else std::memcpy(ta + i * tb, a.data() + i * ab, ab);
           }
           k->tile(n, w.data(), wb, rows, ta, tb, toks, y.data(), stride);
+          if (k->tile_packed) {
+            std::vector<uint8_t> packed = w;
+            k->pack_rows(packed.data(), wb, rows, n);
+            std::vector<float> yp(y.size(), -1.0f);
+            k->tile_packed(n, packed.data(), wb, rows, ta, tb, toks, yp.data(), stride);
+            for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(yp[i], y[i]) << label(t, isa) << " packed tile, output " << i;
+          }
           for (int64_t i = 0; i < toks; ++i)
             for (int64_t r = 0; r < rows; ++r) {
               const float want = k->vec_dot(n, w.data() + r * wb, a.data() + i * ab);
@@ -211,6 +219,19 @@ TEST(ActQuant, RoundTripError) {
   }
 }
 
+// One row packed (a copy) and dotted with one standard activation row by the
+// packed tile kernel.
+float packed_dot(const DotKernel& k, int64_t n, const uint8_t* w, const uint8_t* a) {
+  std::vector<uint8_t> row(w, w + row_bytes(k.weight, n));
+  k.pack_rows(row.data(), row.size(), 1, n);
+  std::vector<uint8_t> act(k.tile_act_bytes(n) + 64);
+  uint8_t* aligned = act.data() + (64 - reinterpret_cast<uintptr_t>(act.data()) % 64) % 64;
+  k.tile_act_from_standard(a, aligned, n);
+  float y = NAN;
+  k.tile_packed(n, row.data(), row.size(), 1, aligned, 0, 1, &y, 1);
+  return y;
+}
+
 // Real rows: llama.cpp-made weights of each format from ../shared.
 TEST_SHARED(VecDot, RealWeightRows) {
   IsaGuard guard;
@@ -234,8 +255,11 @@ TEST_SHARED(VecDot, RealWeightRows) {
         const float want = ref->vec_dot(n, w, a.data());
         ASSERT_NEAR(want, e.value, kRefRelTol * e.norm) << info.name << " row " << r;
         for (Isa isa : supported_isas()) {
-          ASSERT_NEAR(find_dot_kernel(t, isa)->vec_dot(n, w, a.data()), want, kKernelRelTol * e.norm)
+          const DotKernel* k = find_dot_kernel(t, isa);
+          ASSERT_NEAR(k->vec_dot(n, w, a.data()), want, kKernelRelTol * e.norm)
               << info.name << " row " << r << " " << label(t, isa);
+          if (k->tile_packed) ASSERT_NEAR(packed_dot(*k, n, w, a.data()), want, kKernelRelTol * e.norm)
+              << info.name << " row " << r << " packed " << label(t, isa);
         }
         ++checked;
       }

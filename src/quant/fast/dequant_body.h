@@ -9,17 +9,6 @@
 // product per weight and, for the min formats, one subtraction; mul() keeps
 // the compiler from fusing that pair into an FMA).
 
-// Scale and min j (0..7) of the 12-byte Q4_K/Q5_K scale field.
-inline void scale_min_k4(int j, const uint8_t* s, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // y[0..16) = dl * float(q) - ml
 inline void store_affine(float* y, I q, float dl, float ml) { store(y, sub(mul(F(dl), to_float(q)), F(ml))); }
 // y[0..16) = dl * float(q)

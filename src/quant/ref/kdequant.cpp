@@ -9,21 +9,6 @@
 
 namespace lowbit::quant::ref {
 
-namespace {
-
-// Scale and min j (0..7) of the 12-byte Q4_K/Q5_K scale field.
-void scale_min_k4(int j, const uint8_t* s, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
-}  // namespace
-
 void dequantize_row_q2_k(const void* vx, float* y, int64_t n) {
   const auto* x = static_cast<const BlockQ2_K*>(vx);
   for (int64_t i = 0; i < n / QK_K; ++i) {
