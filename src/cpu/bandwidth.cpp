@@ -4,6 +4,8 @@
 // vectorizes with 16-byte loads. Slices start 64-byte aligned.
 #include "cpu/bandwidth.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -18,9 +20,11 @@
 
 namespace lowbit::cpu {
 
-uint64_t sum_words_avx512(const uint64_t* p, size_t n);  // bandwidth_avx512.cpp
+uint64_t sum_words_avx512(const uint64_t* p, size_t n, int streams);  // bandwidth_avx512.cpp
 
 namespace {
+
+constexpr size_t kHugePage = size_t(2) << 20;
 
 uint64_t sum_words(const uint64_t* p, size_t n) {
   uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
@@ -39,9 +43,18 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
   if (bytes < 4096) fail("bandwidth probe: buffer of {} bytes is too small", bytes);
   bytes = (bytes + 63) & ~size_t(63);
   const size_t words = bytes / 8;
-  void* raw = std::aligned_alloc(4096, (bytes + 4095) & ~size_t(4095));
-  if (!raw) fail("bandwidth probe: cannot allocate {} bytes", bytes);
-  std::unique_ptr<void, decltype(&std::free)> holder(raw, &std::free);
+  // Anonymous memory with 2 MiB huge pages where the kernel gives them, as the
+  // engine holds a model's weights (core/mapped_file.cpp): 4 KiB pages stop
+  // hardware prefetch at every page end and would understate the memory.
+  const size_t len = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) fail("bandwidth probe: cannot allocate {} bytes", bytes);
+  (void)::madvise(raw, len, MADV_HUGEPAGE);
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } holder{raw, len};
   auto* buf = static_cast<uint64_t*>(raw);
   // The library's thread pool, at the requested size for the duration.
   const int saved_threads = thread_count();
@@ -67,12 +80,15 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
   volatile uint64_t sink = 0;
   double best = 0.0;
   std::vector<uint64_t> partial(static_cast<size_t>(thread_count()));
-  for (int r = 0; r < std::max(repeats, 1); ++r) {
+  // Passes alternate between one and four streams per thread (AVX-512 only):
+  // the best pass is the ceiling a kernel's read pattern is compared with.
+  for (int r = 0; r < std::max(repeats, 1) * (wide ? 2 : 1); ++r) {
+    const int streams = wide && r % 2 == 1 ? 4 : 1;
     const auto t0 = std::chrono::steady_clock::now();
     parallel_threads([&](int t, int n) {
       size_t b, e;
       slice(t, n, b, e);
-      partial[size_t(t)] = wide ? sum_words_avx512(buf + b, e - b) : sum_words(buf + b, e - b);
+      partial[size_t(t)] = wide ? sum_words_avx512(buf + b, e - b, streams) : sum_words(buf + b, e - b);
     });
     const auto t1 = std::chrono::steady_clock::now();
     for (uint64_t v : partial) sink = sink + v;
