@@ -39,16 +39,6 @@ struct alignas(64) ActQ {
 };
 static_assert(sizeof(ActQ) == 640);
 
-struct alignas(64) Lanes {
-  int32_t v[16];
-};
-template <class Fn>
-constexpr Lanes make_lanes(Fn fn) {
-  Lanes l{};
-  for (int i = 0; i < 16; ++i) l.v[i] = fn(i);
-  return l;
-}
-
 // Transposes 8 vectors P[p] = [block 2p dwords 0..7 | block 2p+1 dwords 0..7]
 // into V[k] = [dword k of blocks 0..15], in three rounds of 2-source permutes
 // that each double the blocks and halve the dwords per vector.

@@ -79,16 +79,7 @@ struct KRow {
   __m512 md;     // factor of d_a * bsum per lane
 };
 
-// Lane constants v(g), g = 0..15, built at compile time.
-struct alignas(64) Lanes {
-  int32_t v[16];
-};
-template <class Fn>
-constexpr Lanes make_lanes(Fn fn) {
-  Lanes l{};
-  for (int g = 0; g < 16; ++g) l.v[g] = fn(g);
-  return l;
-}
+// Lane constants v(g), g = 0..15, built at compile time (Lanes: simd_avx512.h).
 #define LANES(expr) ([] { static constexpr Lanes kL = make_lanes([](int g) { return int32_t(expr); }); return _mm512_load_si512(kL.v); }())
 
 // 8 bytes b[0..7] -> 16 float lanes, lane g = b[g / 2].

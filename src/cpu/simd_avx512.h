@@ -12,7 +12,23 @@
 #include <cstdint>
 #include <cstring>
 
+// The anonymous namespace gives every including file its own copies: the
+// files are compiled with different ISA flags (*_avx512.cpp,
+// *_avx512vbmi.cpp), and shared inline functions would let the linker keep the
+// copy built with the wider instruction set.
 namespace lowbit::cpu::avx512 {
+namespace {
+
+// 16 int32 lane constants, v[i] = fn(i), built at compile time.
+struct alignas(64) Lanes {
+  int32_t v[16];
+};
+template <class Fn>
+constexpr Lanes make_lanes(Fn fn) {
+  Lanes l{};
+  for (int i = 0; i < 16; ++i) l.v[i] = fn(i);
+  return l;
+}
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
@@ -76,4 +92,5 @@ inline __m512i scales_for_16(__m512i s16, int k) {
   return _mm512_permutexvar_epi16(idx, s16);
 }
 
+}  // namespace
 }  // namespace lowbit::cpu::avx512

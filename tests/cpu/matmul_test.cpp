@@ -92,7 +92,7 @@ TEST(Matmul, AllFormatsAllIsasMatchDouble) {
     for (int threads : {1, 2}) {
       set_thread_count(threads);
       for (GgmlType t : types) {
-        const int64_t n_in = block_size(t) == 256 ? 512 : (block_size(t) == 32 ? 96 : 67);
+        const int64_t n_in = block_size(t) == 256 ? 512 : (block_size(t) == 32 ? 608 : 67);
         for (int64_t n_tok = 1; n_tok <= 9; n_tok += (threads == 1 ? 1 : 4)) check_matmul(t, n_in, 37, n_tok, rng);
       }
     }
