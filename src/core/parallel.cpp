@@ -193,12 +193,23 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     fn(0, n);
     return;
   }
-  // About 8 chunks per thread: enough for a late or slow thread's share to
-  // be taken over, few enough that claiming costs nothing next to a chunk.
-  const int64_t per_chunk = std::max<int64_t>(1, grains / (int64_t(threads) * 8));
-  const int64_t chunk_items = per_chunk * grain;
-  const int64_t chunks = (n + chunk_items - 1) / chunk_items;
-  pool().run(chunks, [&](int64_t c) { fn(c * chunk_items, std::min(n, (c + 1) * chunk_items)); });
+  // Chunks shrink as the work runs out: each is about 1/(4 x threads) of the
+  // grains left, and at least one grain. The first ones are large enough that
+  // claiming them costs nothing next to their work, and no chunk holds more
+  // than an eighth of the job (with 2 threads), so a descheduled thread's
+  // share can still be taken over. The last ones are a single grain, so the
+  // threads finish within about a grain of each other: with equal chunks of a
+  // sixteenth, a decode matmul's last chunk left the other thread idle for
+  // about 3% of every product.
+  thread_local std::vector<int64_t> starts;  // chunk c covers items [starts[c], starts[c + 1])
+  starts.clear();
+  for (int64_t done = 0; done < grains;) {
+    starts.push_back(done * grain);
+    done += std::max<int64_t>(1, (grains - done) / (4 * int64_t(threads)));
+  }
+  starts.push_back(n);
+  const std::vector<int64_t>& bounds = starts;
+  pool().run(int64_t(bounds.size()) - 1, [&](int64_t c) { fn(bounds[size_t(c)], bounds[size_t(c) + 1]); });
 }
 
 }  // namespace lowbit

@@ -11,6 +11,7 @@
 #include "cpu/matmul.h"
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -57,31 +58,43 @@ void matmul_dequantized(const WeightMatrix& w, const float* x, int64_t n_tokens,
   });
 }
 
-}  // namespace
+// How one matrix is multiplied: its tile kernel and the activation format
+// that kernel takes.
+struct Plan {
+  const DotKernel* kernel;
+  TileFn tile;
+  QuantizeActFn quantize;
+};
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
-  if (w.n_in < 0 || w.n_out < 0 || n_tokens < 0)
-    fail("matmul: negative size ({} x {}, {} tokens)", w.n_out, w.n_in, n_tokens);
-  if (w.n_out == 0 || n_tokens == 0) return;
-  if (w.n_in == 0) {
-    std::fill(y, y + n_tokens * w.n_out, 0.0f);
-    return;
-  }
-  check(w);
-  if (!has_dot_kernel(w.type)) {
-    matmul_dequantized(w, x, n_tokens, y);
-    return;
-  }
+Plan plan_for(const WeightMatrix& w) {
   // A packed matrix is read by the level that packed it, whatever the active
   // level is now (tests switch levels; the CPU still has it).
   const Isa isa = w.layout == WeightLayout::Packed ? Isa::Avx512Vnni : active_isa();
   const DotKernel* kernel = find_dot_kernel(w.type, isa);
   const TileFn tile = w.layout == WeightLayout::Packed ? kernel->tile_packed : kernel->tile;
   if (!tile) fail("matmul: no kernel for packed {} weights", type_name(w.type));
-  const QuantizeActFn quantize = find_act_quantizer(kernel->act, isa);
-  const size_t std_bytes = activation_row_bytes(kernel->act, w.n_in);
+  return {kernel, tile, find_act_quantizer(kernel->act, isa)};
+}
+
+// True when the two plans take the same activation bytes, so one quantized
+// copy of x serves both.
+bool same_activation(const Plan& a, const Plan& b) {
+  return a.kernel->act == b.kernel->act && a.quantize == b.quantize &&
+         a.kernel->tile_act_bytes == b.kernel->tile_act_bytes &&
+         a.kernel->tile_act_from_standard == b.kernel->tile_act_from_standard;
+}
+
+// The fused path for matrices that share `plan`'s activation format (each
+// with its own tile kernel, tiles[m]): x is
+// quantized once, then one parallel job covers the rows of all of them.
+// Each matrix's rows start at a multiple of the grain in the job's index
+// space, so every chunk starts on a row pair (the packed layout's unit).
+void matmul_fused(const Plan& plan, std::span<const MatmulOutput> outs, std::span<const TileFn> tiles,
+                  const float* x, int64_t n_in, int64_t n_tokens) {
+  const DotKernel* kernel = plan.kernel;
+  const size_t std_bytes = activation_row_bytes(kernel->act, n_in);
   const bool private_layout = kernel->tile_act_from_standard != nullptr;
-  const size_t act_bytes = private_layout ? kernel->tile_act_bytes(w.n_in) : std_bytes;
+  const size_t act_bytes = private_layout ? kernel->tile_act_bytes(n_in) : std_bytes;
 
   // Reused across calls: decode calls matmul hundreds of times per token.
   // 64-byte aligned rows: the private layouts are read with aligned loads.
@@ -93,10 +106,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   auto prepare = [&](int64_t t, uint8_t* tmp) {
     uint8_t* out = act + size_t(t) * act_stride;
     if (!private_layout) {
-      quantize(x + t * w.n_in, out, w.n_in);
+      plan.quantize(x + t * n_in, out, n_in);
     } else {
-      quantize(x + t * w.n_in, tmp, w.n_in);
-      kernel->tile_act_from_standard(tmp, out, w.n_in);
+      plan.quantize(x + t * n_in, tmp, n_in);
+      kernel->tile_act_from_standard(tmp, out, n_in);
     }
   };
   if (n_tokens == 1) {
@@ -109,18 +122,76 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
     });
   }
 
-  const int64_t row_block = std::max<int64_t>(8, int64_t(kRowBlockBytes / w.row_bytes) / 8 * 8);
   const int64_t grain = n_tokens == 1 ? 16 : 32;
-  parallel_for(w.n_out, grain, [&](int64_t begin, int64_t end) {
+  std::vector<int64_t> first_row(outs.size() + 1, 0);  // in the job's index space
+  for (size_t m = 0; m < outs.size(); ++m)
+    first_row[m + 1] = first_row[m] + (outs[m].w->n_out + grain - 1) / grain * grain;
+  auto rows_of = [&](const WeightMatrix& w, TileFn tile, float* y, int64_t begin, int64_t end) {
+    const int64_t row_block = std::max<int64_t>(8, int64_t(kRowBlockBytes / w.row_bytes) / 8 * 8);
     for (int64_t r0 = begin; r0 < end; r0 += row_block) {
       const int64_t nr = std::min(row_block, end - r0);
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
         const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
-        tile(w.n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_stride,
-                     act_stride, nt, y + t0 * w.n_out + r0, w.n_out);
+        tile(n_in, w.data + size_t(r0) * w.row_bytes, w.row_bytes, nr, act + size_t(t0) * act_stride, act_stride,
+                  nt, y + t0 * w.n_out + r0, w.n_out);
       }
     }
+  };
+  parallel_for(first_row.back(), grain, [&](int64_t begin, int64_t end) {
+    for (size_t m = 0; m < outs.size(); ++m) {
+      const int64_t b = std::max(begin, first_row[m]) - first_row[m];
+      const int64_t e = std::min({end, first_row[m + 1], first_row[m] + outs[m].w->n_out}) - first_row[m];
+      if (b < e) rows_of(*outs[m].w, tiles[m], outs[m].y, b, e);
+    }
   });
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  const MatmulOutput one{&w, y};
+  matmul_same_input(std::span<const MatmulOutput>(&one, 1), x, n_tokens);
+}
+
+void matmul_same_input(std::span<const MatmulOutput> outs, const float* x, int64_t n_tokens) {
+  if (outs.empty()) return;
+  const int64_t n_in = outs[0].w->n_in;
+  for (const MatmulOutput& o : outs) {
+    const WeightMatrix& w = *o.w;
+    if (w.n_in < 0 || w.n_out < 0 || n_tokens < 0)
+      fail("matmul: negative size ({} x {}, {} tokens)", w.n_out, w.n_in, n_tokens);
+    if (w.n_in != n_in) fail("matmul: matrices of one input have rows of {} and {} values", n_in, w.n_in);
+  }
+  if (n_tokens == 0) return;
+  // Matrices with the first fused one's activation format go into one job;
+  // the rest (empty, without a fused kernel, another format) one by one.
+  std::vector<MatmulOutput> fused;
+  std::vector<TileFn> fused_tiles;
+  std::vector<MatmulOutput> apart;
+  Plan fused_plan{};
+  for (const MatmulOutput& o : outs) {
+    const WeightMatrix& w = *o.w;
+    if (w.n_out == 0) continue;
+    if (w.n_in == 0) {
+      std::fill(o.y, o.y + n_tokens * w.n_out, 0.0f);
+      continue;
+    }
+    check(w);
+    if (!has_dot_kernel(w.type)) {
+      matmul_dequantized(w, x, n_tokens, o.y);
+      continue;
+    }
+    const Plan plan = plan_for(w);
+    if (fused.empty()) fused_plan = plan;
+    if (fused.empty() || same_activation(plan, fused_plan)) {
+      fused.push_back(o);
+      fused_tiles.push_back(plan.tile);
+    } else {
+      apart.push_back(o);
+    }
+  }
+  if (!fused.empty()) matmul_fused(fused_plan, fused, fused_tiles, x, n_in, n_tokens);
+  for (const MatmulOutput& o : apart) matmul(*o.w, x, n_tokens, o.y);
 }
 
 bool has_packed_layout(GgmlType t) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/ggml_type.h"
 
@@ -33,6 +34,19 @@ struct WeightMatrix {
 // y[t * n_out + o] = sum_i W[o][i] * x[t * n_in + i] for t < n_tokens.
 // Results do not depend on w.layout (bit-identical).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// One product of a matmul_same_input call: y = W x, laid out as matmul's y.
+struct MatmulOutput {
+  const WeightMatrix* w;
+  float* y;
+};
+
+// Several products of the same input x (a layer's q, k and v; gate and up),
+// all with rows of x's length: x is quantized once for the matrices that
+// share an activation format, and their rows are one parallel job, so the
+// threads meet once instead of once per matrix. Each y is bit-identical to
+// matmul(*w, x, n_tokens, y).
+void matmul_same_input(std::span<const MatmulOutput> outs, const float* x, int64_t n_tokens);
 
 // True when the active ISA level has a packed layout for weights of type t
 // (AVX-512 VNNI: Q4_K and Q6_K).

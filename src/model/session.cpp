@@ -122,9 +122,8 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, f
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = model_.layer(il);
     rms_norm_rows(x_.data(), L.attn_norm.data(), n, d, c.rms_eps, xb_.data());
-    cpu::matmul(L.wq, xb_.data(), n, q_.data());
-    cpu::matmul(L.wk, xb_.data(), n, k_.data());
-    cpu::matmul(L.wv, xb_.data(), n, v_.data());
+    const cpu::MatmulOutput qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    cpu::matmul_same_input(qkv, xb_.data(), n);
     add_bias_rows(q_.data(), L.bq, n);
     add_bias_rows(k_.data(), L.bk, n);
     add_bias_rows(v_.data(), L.bv, n);
@@ -138,8 +137,8 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, f
     add_rows(x_.data(), xb2_.data(), n * d);
 
     rms_norm_rows(x_.data(), L.ffn_norm.data(), n, d, c.rms_eps, xb_.data());
-    cpu::matmul(L.w_gate, xb_.data(), n, gate_.data());
-    cpu::matmul(L.w_up, xb_.data(), n, up_.data());
+    const cpu::MatmulOutput gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+    cpu::matmul_same_input(gate_up, xb_.data(), n);
     const int64_t nf = n * c.n_ff;
     for (int64_t i = 0; i < nf; ++i) {
       const float g = gate_[size_t(i)];

@@ -101,6 +101,74 @@ TEST(Matmul, AllFormatsAllIsasMatchDouble) {
   }
 }
 
+// Several matrices of one input in one call: every output must be
+// bit-identical to its own matmul, whatever mix of formats (one shared
+// activation, several, none), layouts, row counts (odd ones too) and threads.
+TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
+  Restore restore;
+  std::mt19937 rng(13);
+  const int64_t n_in = 512;
+  struct Matrix {
+    GgmlType type;
+    int64_t n_out;
+    bool pack;
+  };
+  const std::vector<std::vector<Matrix>> groups = {
+      {{GgmlType::Q4_K, 64, true}, {GgmlType::Q4_K, 16, true}, {GgmlType::Q6_K, 16, true}},  // q, k, v of a Q4_K_M layer
+      {{GgmlType::Q4_K, 37, true}, {GgmlType::Q6_K, 53, false}, {GgmlType::Q4_K, 3, false}},
+      {{GgmlType::Q8_0, 40, false}, {GgmlType::Q4_K, 21, true}, {GgmlType::Q8_K, 5, false},
+       {GgmlType::BF16, 9, false}, {GgmlType::Q4_0, 0, false}, {GgmlType::Q5_0, 17, false}},
+  };
+  for (Isa isa : supported_isas()) {
+    for (int threads : {1, 2}) {
+      set_thread_count(threads);
+      for (const auto& group : groups) {
+        for (int64_t n_tok : {1, 7}) {
+          set_active_isa(isa);
+          std::vector<std::vector<uint8_t>> data;
+          std::vector<WeightMatrix> ws;
+          for (const Matrix& m : group) {
+            std::vector<uint8_t> w;
+            for (int64_t o = 0; o < m.n_out; ++o) {
+              auto row = test::random_weight_row(m.type, n_in, rng, 0.0f);
+              w.insert(w.end(), row.begin(), row.end());
+            }
+            data.push_back(std::move(w));
+          }
+          for (size_t i = 0; i < group.size(); ++i) {
+            ws.push_back({group[i].type, n_in, group[i].n_out, data[i].data(), row_bytes(group[i].type, n_in)});
+            if (group[i].pack) pack_for_matmul(ws.back(), data[i].data());
+          }
+          std::normal_distribution<float> normal(0.0f, 1.0f);
+          std::vector<float> x(size_t(n_in * n_tok));
+          for (auto& v : x) v = normal(rng);
+          std::vector<std::vector<float>> separate, grouped;
+          std::vector<MatmulOutput> outs;
+          for (const WeightMatrix& w : ws) {
+            separate.emplace_back(size_t(w.n_out * n_tok), NAN);
+            grouped.emplace_back(size_t(w.n_out * n_tok), NAN);
+            matmul(w, x.data(), n_tok, separate.back().data());
+          }
+          for (size_t i = 0; i < ws.size(); ++i) outs.push_back({&ws[i], grouped[i].data()});
+          matmul_same_input(outs, x.data(), n_tok);
+          for (size_t i = 0; i < ws.size(); ++i)
+            for (size_t j = 0; j < grouped[i].size(); ++j)
+              ASSERT_EQ(grouped[i][j], separate[i][j])
+                  << isa_name(isa) << ", " << threads << " threads, " << n_tok << " tokens: matrix " << i << " ("
+                  << type_name(ws[i].type) << (ws[i].layout == WeightLayout::Packed ? ", packed" : "")
+                  << ") output " << j;
+        }
+      }
+    }
+  }
+  // Rows of different lengths cannot share an input.
+  std::vector<uint8_t> a(row_bytes(GgmlType::Q8_0, 64)), b(row_bytes(GgmlType::Q8_0, 32));
+  const WeightMatrix wa{GgmlType::Q8_0, 64, 1, a.data(), a.size()}, wb{GgmlType::Q8_0, 32, 1, b.data(), b.size()};
+  std::vector<float> x(64), ya(1), yb(1);
+  const MatmulOutput mixed[] = {{&wa, ya.data()}, {&wb, yb.data()}};
+  EXPECT_THROW(matmul_same_input(mixed, x.data(), 1), Error);
+}
+
 TEST(Matmul, FallbackAndEdgeCases) {
   std::mt19937 rng(12);
   // Q8_K weights have no fused kernel: the dequantizing fallback must agree with double.

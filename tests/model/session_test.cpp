@@ -68,7 +68,9 @@ TEST_SHARED(Session, MappedAndReadWeightsGiveTheSameLogits) {
     // Read weights are repacked for the AVX-512 VNNI kernels (Q4_K, Q6_K);
     // a map never is. The logits must not depend on it.
     EXPECT_EQ(mapped->packed_bytes(), 0u);
-    if (cpu::has_packed_layout(GgmlType::Q4_K) && read->source().is_gguf()) EXPECT_GT(read->packed_bytes(), 0u);
+    if (cpu::has_packed_layout(GgmlType::Q4_K) && read->source().is_gguf()) {
+      EXPECT_GT(read->packed_bytes(), 0u);
+    }
     Session a(*read), b(*mapped);
     const std::vector<float> la = a.eval_all(kTokens), lb = b.eval_all(kTokens);
     ASSERT_EQ(la.size(), lb.size());
