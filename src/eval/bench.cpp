@@ -50,7 +50,7 @@ uint64_t decode_bytes_per_token(const model::Model& model) {
   bytes += row_bytes(embd.type, c.n_embd);  // one embedding row
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const model::LayerWeights& l = model.layer(i);
-    for (const cpu::WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) bytes += matrix_bytes(*w);
+    for (const model::LayerMatrix& m : model::kLayerMatrices) bytes += matrix_bytes(l.*m.member);
     bytes += (l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size()) * 4;
   }
   return bytes;

@@ -22,6 +22,15 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
+// (n_in, n_out) of one of a layer's matrices.
+std::pair<int64_t, int64_t> matrix_shape(cpu::WeightMatrix LayerWeights::*m, const LlamaConfig& c) {
+  if (m == &LayerWeights::wq) return {c.n_embd, c.n_embd_q()};
+  if (m == &LayerWeights::wk || m == &LayerWeights::wv) return {c.n_embd, c.n_embd_kv()};
+  if (m == &LayerWeights::wo) return {c.n_embd_q(), c.n_embd};
+  if (m == &LayerWeights::w_down) return {c.n_ff, c.n_embd};
+  return {c.n_embd, c.n_ff};  // w_gate, w_up
+}
+
 }  // namespace
 
 Model::Model(std::shared_ptr<const ModelSource> source) : source_(std::move(source)) {
@@ -56,13 +65,10 @@ Model::Model(std::shared_ptr<const ModelSource> source) : source_(std::move(sour
     const std::string p = fmt::format("blk.{}.", i);
     l.attn_norm = read_vector(p + "attn_norm.weight", c.n_embd);
     l.ffn_norm = read_vector(p + "ffn_norm.weight", c.n_embd);
-    l.wq = bind_matrix(p + "attn_q.weight", c.n_embd, c.n_embd_q());
-    l.wk = bind_matrix(p + "attn_k.weight", c.n_embd, c.n_embd_kv());
-    l.wv = bind_matrix(p + "attn_v.weight", c.n_embd, c.n_embd_kv());
-    l.wo = bind_matrix(p + "attn_output.weight", c.n_embd_q(), c.n_embd);
-    l.w_gate = bind_matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
-    l.w_up = bind_matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
-    l.w_down = bind_matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    for (const LayerMatrix& m : kLayerMatrices) {
+      const auto [n_in, n_out] = matrix_shape(m.member, c);
+      l.*m.member = bind_matrix(p + m.name, n_in, n_out);
+    }
     if (c.has_qkv_bias) {
       l.bq = read_vector(p + "attn_q.bias", c.n_embd_q());
       l.bk = read_vector(p + "attn_k.bias", c.n_embd_kv());
@@ -105,13 +111,7 @@ void Model::pack_weights() {
   for (int64_t i = 0; i < config_.n_layer; ++i) {
     LayerWeights& l = layers_[size_t(i)];
     const std::string p = fmt::format("blk.{}.", i);
-    pack(l.wq, p + "attn_q.weight");
-    pack(l.wk, p + "attn_k.weight");
-    pack(l.wv, p + "attn_v.weight");
-    pack(l.wo, p + "attn_output.weight");
-    pack(l.w_gate, p + "ffn_gate.weight");
-    pack(l.w_up, p + "ffn_up.weight");
-    pack(l.w_down, p + "ffn_down.weight");
+    for (const LayerMatrix& m : kLayerMatrices) pack(l.*m.member, p + m.name);
   }
   if (!config_.tied_output) pack(output_, "output.weight");
 }

@@ -23,6 +23,18 @@ struct LayerWeights {
   std::vector<float> bq, bk, bv;          // qkv biases (qwen2), empty otherwise
 };
 
+// The seven matrices of a layer and their GGUF tensor names (after "blk.N.").
+struct LayerMatrix {
+  cpu::WeightMatrix LayerWeights::*member;
+  const char* name;
+};
+inline constexpr LayerMatrix kLayerMatrices[] = {
+    {&LayerWeights::wq, "attn_q.weight"},        {&LayerWeights::wk, "attn_k.weight"},
+    {&LayerWeights::wv, "attn_v.weight"},        {&LayerWeights::wo, "attn_output.weight"},
+    {&LayerWeights::w_gate, "ffn_gate.weight"}, {&LayerWeights::w_up, "ffn_up.weight"},
+    {&LayerWeights::w_down, "ffn_down.weight"},
+};
+
 class Model {
  public:
   // Binds every tensor; throws lowbit::Error naming a missing tensor, a wrong
