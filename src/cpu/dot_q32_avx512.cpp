@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/page_prefetch.h"
 #include "cpu/simd_avx512.h"
 #include "quant/blocks.h"
 
@@ -192,6 +193,7 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t groups = (nb + kGroup - 1) / kGroup;
   GroupRow r;
+  PageKick kick;
   constexpr size_t kGroupBytes = kGroup * sizeof(typename F::Block);
   for (int64_t gi = 0; gi < groups; ++gi) {
     if (NT <= 2 && next_row) {
@@ -199,6 +201,7 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
       // use so more misses are in flight (prefetches never fault).
       const char* p = next_row + gi * kGroupBytes;
       for (size_t off = 0; off < kGroupBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+      kick.at(row + gi * kGroup);
     }
     load_group<F>(row, nb, gi, r);
     for (int t = 0; t < NT; ++t) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/page_prefetch.h"
 #include "cpu/simd_avx512.h"
 #include "quant/blocks.h"
 
@@ -182,6 +183,7 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
   for (int r = 0; r < NR; ++r)
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
   KRow row[NR];
+  PageKick kick;
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (NT <= 2) {
       // Decode streams weights from DRAM: fetch the same block of the next
@@ -192,6 +194,7 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
         const char* next = reinterpret_cast<const char*>(block(r, b) + NR * w_stride);
         for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
       }
+      kick.at(block(NR - 1, b));
     }
     for (int r = 0; r < NR; ++r) F::load(*reinterpret_cast<const Block*>(block(r, b)), row[r]);
     for (int t = 0; t < NT; ++t) {
