@@ -39,6 +39,13 @@ TEST_SHARED(Bench, ShortRunOnQwen2Tiny) {
   EXPECT_GT(r.prefill_tps_median, 0);
   EXPECT_GT(r.decode_tps_median, 0);
   EXPECT_GT(r.machine_gbps, 0);
+  // One probe before each decode run, each run's ratio against its own probe.
+  ASSERT_EQ(r.machine_gbps_runs.size(), 2u);
+  ASSERT_EQ(r.bandwidth_ratio_runs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_NEAR(r.bandwidth_ratio_runs[i],
+                double(r.decode_bytes_per_token) * r.decode_tps[i] / 1e9 / r.machine_gbps_runs[i], 1e-12);
+  EXPECT_NEAR(r.bandwidth_ratio(), (r.bandwidth_ratio_runs[0] + r.bandwidth_ratio_runs[1]) / 2, 1e-12);
   EXPECT_NEAR(r.decode_gbps, double(r.decode_bytes_per_token) * r.decode_tps_median / 1e9, 1e-9);
   const auto j = nlohmann::json::parse(render_bench_json(r));
   EXPECT_EQ(j["prompt_tokens"], 32);
