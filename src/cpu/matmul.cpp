@@ -84,11 +84,11 @@ bool same_activation(const Plan& a, const Plan& b) {
          a.kernel->tile_act_from_standard == b.kernel->tile_act_from_standard;
 }
 
-// The fused path for matrices that share `plan`'s activation format (each
-// with its own tile kernel, tiles[m]): x is
-// quantized once, then one parallel job covers the rows of all of them.
-// Each matrix's rows start at a multiple of the grain in the job's index
-// space, so every chunk starts on a row pair (the packed layout's unit).
+// The fused path for matrices that share `plan`'s activation format, each
+// with its own tile kernel (tiles[m]): x is quantized once, then one
+// parallel job covers the rows of all of them. Each matrix's rows start at a
+// multiple of the grain in the job's index space, so every chunk starts on a
+// row pair (the packed layout's unit).
 void matmul_fused(const Plan& plan, std::span<const MatmulOutput> outs, std::span<const TileFn> tiles,
                   const float* x, int64_t n_in, int64_t n_tokens) {
   const DotKernel* kernel = plan.kernel;
