@@ -14,9 +14,17 @@
 // Activations are rearranged once per matmul call into ActQ records. A short
 // last group is padded with zero activations (weights there are a repeat of
 // the row's last block, never read past the row).
+//
+// Packed Q8_0 layout (WeightLayout::Packed): the unpack, transpose and scale
+// gather are done once at load. Each full group of 16 blocks (544 bytes)
+// becomes its 8 interleaved vectors of unsigned quants (512 bytes, exactly as
+// load_group leaves them) followed by the 16 fp16 scales (32 bytes); a short
+// last group stays standard. Same size, same values, bit-identical results.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/kernels.h"
@@ -151,6 +159,33 @@ inline void load_group(const typename F::Block* row, int64_t nb, int64_t gi, Gro
   if constexpr (F::kMin) r.m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16)));
 }
 
+// Bytes of one full group in the packed Q8_0 layout (= 16 standard blocks).
+constexpr size_t kPackedGroupBytes = kGroup * sizeof(BlockQ8_0);
+static_assert(kPackedGroupBytes == 8 * 64 + kGroup * sizeof(uint16_t));
+
+// Loads full group `gi` of a packed Q8_0 row.
+inline void load_packed_group(const BlockQ8_0* row, int64_t gi, GroupRow& r) {
+  const auto* g = reinterpret_cast<const uint8_t*>(row) + size_t(gi) * kPackedGroupBytes;
+  for (int k = 0; k < 8; ++k) r.v[k] = _mm512_loadu_si512(g + 64 * k);
+  r.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 512)));
+}
+
+void pack_rows_q8_0(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) {
+  const int64_t nb = n / QK;
+  for (int64_t i = 0; i < n_rows; ++i) {
+    auto* row = reinterpret_cast<BlockQ8_0*>(rows + size_t(i) * row_stride);
+    for (int64_t gi = 0; gi < nb / kGroup; ++gi) {
+      GroupRow r;
+      load_group<Q8_0F>(row, nb, gi, r);  // reads only this group's blocks
+      uint16_t d16[kGroup];
+      for (int b = 0; b < kGroup; ++b) d16[b] = row[gi * kGroup + b].d;
+      uint8_t* g = reinterpret_cast<uint8_t*>(row) + size_t(gi) * kPackedGroupBytes;
+      for (int k = 0; k < 8; ++k) _mm512_storeu_si512(g + 64 * k, r.v[k]);
+      std::memcpy(g + 512, d16, sizeof(d16));
+    }
+  }
+}
+
 // Expands one token's Q8_0 row into ActQ groups.
 template <class F>
 void expand_activation(const BlockQ8_0* a, int64_t nb, ActQ* out) {
@@ -186,9 +221,11 @@ void expand_activation(const BlockQ8_0* a, int64_t nb, ActQ* out) {
 
 // One weight row against NT tokens (token t's groups at act + t * stride).
 // next_row: where the following row starts (prefetched during decode).
-template <class F, int NT>
+// Packed: the row's full groups are in the packed Q8_0 layout.
+template <class F, int NT, bool Packed = false>
 void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t stride, float* out,
              const char* next_row = nullptr) {
+  static_assert(!Packed || std::is_same_v<F, Q8_0F>);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t groups = (nb + kGroup - 1) / kGroup;
@@ -203,7 +240,10 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
       for (size_t off = 0; off < kGroupBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
       kick.at(row + gi * kGroup);
     }
-    load_group<F>(row, nb, gi, r);
+    if (Packed && gi < nb / kGroup)
+      load_packed_group(reinterpret_cast<const BlockQ8_0*>(row), gi, r);
+    else
+      load_group<F>(row, nb, gi, r);
     for (int t = 0; t < NT; ++t) {
       const ActQ& a = act[t * stride + gi];
       const __m512i* q = reinterpret_cast<const __m512i*>(a.q);
@@ -227,7 +267,7 @@ void actq_from_q8_0(const void* standard, void* out, int64_t n) {
 
 constexpr int kTokenGroup = 8;
 
-template <class F>
+template <class F, bool Packed = false>
 void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
           int64_t n_tok, float* y, int64_t y_stride) {
   const int64_t nb = n / QK;
@@ -240,14 +280,14 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
       const char* next = reinterpret_cast<const char*>(w + size_t(r + 1) * w_stride);
       float out[kTokenGroup];
       switch (nt) {
-        case 1: row_dot<F, 1>(row, nb, act, stride, out, next); break;
-        case 2: row_dot<F, 2>(row, nb, act, stride, out, next); break;
-        case 3: row_dot<F, 3>(row, nb, act, stride, out, next); break;
-        case 4: row_dot<F, 4>(row, nb, act, stride, out, next); break;
-        case 5: row_dot<F, 5>(row, nb, act, stride, out, next); break;
-        case 6: row_dot<F, 6>(row, nb, act, stride, out, next); break;
-        case 7: row_dot<F, 7>(row, nb, act, stride, out, next); break;
-        default: row_dot<F, 8>(row, nb, act, stride, out, next); break;
+        case 1: row_dot<F, 1, Packed>(row, nb, act, stride, out, next); break;
+        case 2: row_dot<F, 2, Packed>(row, nb, act, stride, out, next); break;
+        case 3: row_dot<F, 3, Packed>(row, nb, act, stride, out, next); break;
+        case 4: row_dot<F, 4, Packed>(row, nb, act, stride, out, next); break;
+        case 5: row_dot<F, 5, Packed>(row, nb, act, stride, out, next); break;
+        case 6: row_dot<F, 6, Packed>(row, nb, act, stride, out, next); break;
+        case 7: row_dot<F, 7, Packed>(row, nb, act, stride, out, next); break;
+        default: row_dot<F, 8, Packed>(row, nb, act, stride, out, next); break;
       }
       for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }
@@ -271,8 +311,14 @@ float vec_dot(int64_t n, const void* w, const void* a) {
 const DotKernel* avx512_q32_kernel(GgmlType weight) {
   using T = GgmlType;
 #define LOWBIT_K(TYPE, F) {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>}
-  static const DotKernel kTable[] = {LOWBIT_K(Q4_0, Q4_0F), LOWBIT_K(Q4_1, Q4_1F), LOWBIT_K(Q5_0, Q5_0F),
-                                     LOWBIT_K(Q5_1, Q5_1F), LOWBIT_K(Q8_0, Q8_0F), LOWBIT_K(IQ4_NL, IQ4_NLF)};
+  static const DotKernel kTable[] = {
+      LOWBIT_K(Q4_0, Q4_0F),
+      LOWBIT_K(Q4_1, Q4_1F),
+      LOWBIT_K(Q5_0, Q5_0F),
+      LOWBIT_K(Q5_1, Q5_1F),
+      {T::Q8_0, T::Q8_0, &vec_dot<Q8_0F>, &tile<Q8_0F>, &actq_bytes, &actq_from_q8_0<Q8_0F>, &pack_rows_q8_0,
+       &tile<Q8_0F, true>},
+      LOWBIT_K(IQ4_NL, IQ4_NLF)};
 #undef LOWBIT_K
   return find_in_table(kTable, weight);
 }
