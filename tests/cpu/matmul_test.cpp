@@ -98,6 +98,9 @@ TEST(Matmul, AllFormatsAllIsasMatchDouble) {
     }
     set_thread_count(2);
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::BF16}) check_matmul(t, 256 * 3, 53, 70, rng);
+    // Q8_0 prefill splits rows into passes of 4 groups of 16 blocks: 83
+    // blocks are 5 full groups (two passes) and a short one; 21 rows, odd.
+    check_matmul(GgmlType::Q8_0, 32 * 83, 21, 13, rng);
   }
 }
 
