@@ -337,7 +337,7 @@ void row_pair_groups_packed(const BlockQ8_0* row0, const BlockQ8_0* row1, int64_
       acc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[t]), _mm512_mul_ps(d1, da), acc1[t]);
     }
   }
-  if (full < nb && g_begin <= full && full < g_end) {  // short last group, standard layout
+  if (full * kGroup < nb && g_begin <= full && full < g_end) {  // short last group, standard layout
     __m512* accs[2] = {acc0, acc1};
     const BlockQ8_0* rows[2] = {row0, row1};
     for (int i = 0; i < 2; ++i) {

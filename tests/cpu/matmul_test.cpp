@@ -101,6 +101,7 @@ TEST(Matmul, AllFormatsAllIsasMatchDouble) {
     // Q8_0 prefill splits rows into passes of 4 groups of 16 blocks: 83
     // blocks are 5 full groups (two passes) and a short one; 21 rows, odd.
     check_matmul(GgmlType::Q8_0, 32 * 83, 21, 13, rng);
+    for (int64_t n_in : {512, 1536}) check_matmul(GgmlType::Q8_0, n_in, 40, 64, rng);  // whole groups only
   }
 }
 
