@@ -9,7 +9,7 @@
 // Usage: bench_matmul [--quick] [--types Q4_K,Q8_0] [--threads N] [--no-gemm] [--standard]
 // Weights of types with a packed layout are packed as the engine does, unless
 // --standard (the layout as stored in GGUF).
-// LOWBIT_ISA=scalar|avx2|avx512|avx512vnni picks the kernel level.
+// LOWBIT_ISA=scalar|avx2|avx512|avx512vnni|avx512amx picks the kernel level.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -1,6 +1,8 @@
 #include "core/isa.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +17,15 @@ uint64_t xgetbv0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (uint64_t(edx) << 32) | eax;
+}
+
+// AMX tile data is an XSAVE feature Linux enables per process on request
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, kernel 5.16+);
+// without the grant the first tile instruction faults.
+bool os_grants_amx_tiles() {
+  constexpr int kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
 Isa detect() {
@@ -36,8 +47,11 @@ Isa detect() {
   const bool avx512bf16 = a1 & (1u << 5);
   if (!(ymm_os && avx2 && fma && f16c && bmi2)) return Isa::Scalar;
   if (!(zmm_os && avx512f && avx512dq && avx512bw && avx512vl)) return Isa::Avx2;
-  if (vnni && avx512bf16) return Isa::Avx512Vnni;
-  return Isa::Avx512;
+  if (!(vnni && avx512bf16)) return Isa::Avx512;
+  const bool amx_tile = d & (1u << 24), amx_int8 = d & (1u << 25);
+  const bool tiles_os = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
+  if (amx_tile && amx_int8 && tiles_os && os_grants_amx_tiles()) return Isa::Avx512Amx;
+  return Isa::Avx512Vnni;
 }
 
 Isa g_best = detect();
@@ -52,6 +66,7 @@ Isa from_env(Isa best) {
   else if (v == "avx2") want = Isa::Avx2;
   else if (v == "avx512") want = Isa::Avx512;
   else if (v == "avx512vnni") want = Isa::Avx512Vnni;
+  else if (v == "avx512amx") want = Isa::Avx512Amx;
   else return best;  // unknown names are ignored; isa_name shows what is used
   return int(want) <= int(best) ? want : best;
 }
@@ -66,6 +81,7 @@ const char* isa_name(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
+    case Isa::Avx512Amx: return "avx512amx";
   }
   return "?";
 }

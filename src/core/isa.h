@@ -1,7 +1,10 @@
 // Run-time CPU feature detection and the ISA level every dispatcher uses.
 // Chosen once per process: the best level this CPU supports, or the level
-// named by the environment variable LOWBIT_ISA (scalar|avx2|avx512|avx512vnni)
-// for tests and bug reports; asking for more than the CPU has is refused.
+// named by the environment variable LOWBIT_ISA
+// (scalar|avx2|avx512|avx512vnni|avx512amx) for tests, comparisons and bug
+// reports; asking for more than the CPU has is refused.
+// Avx512Amx: Avx512Vnni plus AMX tiles with INT8 (Sapphire Rapids and later),
+// with the Linux permission for tile state granted at start-up.
 #pragma once
 
 #include <string>
@@ -9,7 +12,7 @@
 
 namespace lowbit {
 
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Vnni = 3 };
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Vnni = 3, Avx512Amx = 4 };
 
 const char* isa_name(Isa isa);
 Isa best_supported_isa();       // what this CPU can run

@@ -21,6 +21,7 @@ bool has_dot_kernel(GgmlType weight) { return ref_kernel(weight) != nullptr; }
 const DotKernel* find_dot_kernel(GgmlType weight, Isa isa) {
   const DotKernel* k = nullptr;
   switch (isa) {
+    case Isa::Avx512Amx: k = amx_kernel(weight); if (k) break; [[fallthrough]];
     case Isa::Avx512Vnni: k = avx512_kernel(weight); break;
     case Isa::Avx512:
     case Isa::Avx2: k = avx2_kernel(weight); break;
@@ -32,6 +33,7 @@ const DotKernel* find_dot_kernel(GgmlType weight, Isa isa) {
 QuantizeActFn find_act_quantizer(GgmlType act, Isa isa) {
   QuantizeActFn fn = nullptr;
   switch (isa) {
+    case Isa::Avx512Amx:
     case Isa::Avx512Vnni: fn = avx512_act_quantizer(act); break;
     case Isa::Avx512:
     case Isa::Avx2: fn = avx2_act_quantizer(act); break;

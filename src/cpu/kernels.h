@@ -7,7 +7,8 @@
 //   Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS -> Q8_K blocks (256 values, f32 scale, bsums)
 //   F32 F16 BF16 -> plain F32 activations.
 // ISA levels: Scalar -> ref/ (obviously-correct loops); Avx2 and Avx512 (no
-// VNNI) -> *_avx2.cpp; Avx512Vnni -> *_avx512.cpp.
+// VNNI) -> *_avx2.cpp; Avx512Vnni -> *_avx512.cpp; Avx512Amx -> *_amx.cpp
+// where it has a kernel (Q8_0), else the Avx512Vnni one.
 #pragma once
 
 #include <cstddef>
@@ -90,5 +91,6 @@ PackedKernel avx512vbmi_packed_kquant_kernel(GgmlType weight);
 const DotKernel* ref_kernel(GgmlType weight);
 const DotKernel* avx2_kernel(GgmlType weight);
 const DotKernel* avx512_kernel(GgmlType weight);
+const DotKernel* amx_kernel(GgmlType weight);  // dot_q8_0_amx.cpp
 
 }  // namespace lowbit::cpu

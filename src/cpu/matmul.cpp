@@ -69,7 +69,7 @@ struct Plan {
 Plan plan_for(const WeightMatrix& w) {
   // A packed matrix is read by the level that packed it, whatever the active
   // level is now (tests switch levels; the CPU still has it).
-  const Isa isa = w.layout == WeightLayout::Packed ? Isa::Avx512Vnni : active_isa();
+  const Isa isa = w.layout == WeightLayout::Packed ? w.packed_for : active_isa();
   const DotKernel* kernel = find_dot_kernel(w.type, isa);
   const TileFn tile = w.layout == WeightLayout::Packed ? kernel->tile_packed : kernel->tile;
   if (!tile) fail("matmul: no kernel for packed {} weights", type_name(w.type));
@@ -88,7 +88,7 @@ bool same_activation(const Plan& a, const Plan& b) {
 // with its own tile kernel (tiles[m]): x is quantized once, then one
 // parallel job covers the rows of all of them. Each matrix's rows start at a
 // multiple of the grain in the job's index space, so every chunk starts on a
-// row pair (the packed layout's unit).
+// multiple of 16 rows (the packed layouts' units: row pairs, 16-row panels).
 void matmul_fused(const Plan& plan, std::span<const MatmulOutput> outs, std::span<const TileFn> tiles,
                   const float* x, int64_t n_in, int64_t n_tokens) {
   const DotKernel* kernel = plan.kernel;
@@ -127,7 +127,7 @@ void matmul_fused(const Plan& plan, std::span<const MatmulOutput> outs, std::spa
   for (size_t m = 0; m < outs.size(); ++m)
     first_row[m + 1] = first_row[m] + (outs[m].w->n_out + grain - 1) / grain * grain;
   auto rows_of = [&](const WeightMatrix& w, TileFn tile, float* y, int64_t begin, int64_t end) {
-    const int64_t row_block = std::max<int64_t>(8, int64_t(kRowBlockBytes / w.row_bytes) / 8 * 8);
+    const int64_t row_block = std::max<int64_t>(16, int64_t(kRowBlockBytes / w.row_bytes) / 16 * 16);
     for (int64_t r0 = begin; r0 < end; r0 += row_block) {
       const int64_t nr = std::min(row_block, end - r0);
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
@@ -195,24 +195,26 @@ void matmul_same_input(std::span<const MatmulOutput> outs, const float* x, int64
 }
 
 bool has_packed_layout(GgmlType t) {
-  if (active_isa() != Isa::Avx512Vnni || !has_dot_kernel(t)) return false;
-  const DotKernel* k = find_dot_kernel(t, Isa::Avx512Vnni);
+  if (active_isa() < Isa::Avx512Vnni || !has_dot_kernel(t)) return false;
+  const DotKernel* k = find_dot_kernel(t, active_isa());
   return k->pack_rows && k->tile_packed;
 }
 
 bool pack_for_matmul(WeightMatrix& w, uint8_t* writable) {
   if (w.layout != WeightLayout::Standard || !has_packed_layout(w.type) || w.n_out == 0) return false;
   check(w);
-  // The packed layout interleaves row pairs block by block: rows must be dense.
+  // The packed layouts interleave rows (pairs, 16-row panels): rows must be dense.
   if (w.row_bytes != row_bytes(w.type, w.n_in)) return false;
   if (writable != w.data) fail("pack_for_matmul: the writable pointer is not the matrix's data");
-  const DotKernel* k = find_dot_kernel(w.type, Isa::Avx512Vnni);
-  // Chunks start at multiples of the (even) grain, so on row pairs, as
-  // matmul's tiles do (its grains and row blocks are even too).
+  const Isa isa = active_isa();
+  const DotKernel* k = find_dot_kernel(w.type, isa);
+  // Chunks start at multiples of the grain (64), so on row pairs and 16-row
+  // panels, as matmul's tiles do (its grains and row blocks are multiples of 16).
   parallel_for(w.n_out, 64, [&](int64_t begin, int64_t end) {
     k->pack_rows(writable + size_t(begin) * w.row_bytes, w.row_bytes, end - begin, w.n_in);
   });
   w.layout = WeightLayout::Packed;
+  w.packed_for = isa;
   return true;
 }
 

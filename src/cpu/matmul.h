@@ -11,6 +11,7 @@
 #include <span>
 
 #include "core/ggml_type.h"
+#include "core/isa.h"
 
 namespace lowbit::cpu {
 
@@ -29,6 +30,7 @@ struct WeightMatrix {
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
   WeightLayout layout = WeightLayout::Standard;
+  Isa packed_for = Isa::Scalar;  // Packed: the ISA level whose kernels read it
 };
 
 // y[t * n_out + o] = sum_i W[o][i] * x[t * n_in + i] for t < n_tokens.
@@ -49,7 +51,7 @@ struct MatmulOutput {
 void matmul_same_input(std::span<const MatmulOutput> outs, const float* x, int64_t n_tokens);
 
 // True when the active ISA level has a packed layout for weights of type t
-// (AVX-512 VNNI: Q4_K and Q6_K).
+// (AVX-512 VNNI: Q4_K, Q6_K and Q8_0; AMX: Q8_0 in 16-row panels).
 bool has_packed_layout(GgmlType t);
 
 // Rearranges the rows of a Standard matrix in place into the packed layout

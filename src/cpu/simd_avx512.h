@@ -92,5 +92,33 @@ inline __m512i scales_for_16(__m512i s16, int k) {
   return _mm512_permutexvar_epi16(idx, s16);
 }
 
+// Transposes 8 vectors P[p] = [block 2p dwords 0..7 | block 2p+1 dwords 0..7]
+// into V[k] = [dword k of blocks 0..15], in three rounds of 2-source permutes
+// that each double the blocks and halve the dwords per vector.
+inline void transpose_16x8(const __m512i P[8], __m512i V[8]) {
+  // round 1: blocks 4i..4i+3 x dwords 4h..4h+3, lane = 4b + kk
+  static constexpr Lanes r1[2] = {
+      make_lanes([](int L) { int b = L / 4, kk = L % 4; return b < 2 ? b * 8 + kk : 16 + (b - 2) * 8 + kk; }),
+      make_lanes([](int L) { int b = L / 4, kk = L % 4; return b < 2 ? b * 8 + 4 + kk : 16 + (b - 2) * 8 + 4 + kk; })};
+  // round 2: blocks 8m..8m+7 x dwords 2q..2q+1 of the half, lane = 2b + kk
+  static constexpr Lanes r2[2] = {
+      make_lanes([](int L) { int b = L / 2, kk = L % 2; return b < 4 ? b * 4 + kk : 16 + (b - 4) * 4 + kk; }),
+      make_lanes([](int L) { int b = L / 2, kk = L % 2; return b < 4 ? b * 4 + 2 + kk : 16 + (b - 4) * 4 + 2 + kk; })};
+  // round 3: blocks 0..15 x one dword, lane = b
+  static constexpr Lanes r3[2] = {make_lanes([](int b) { return b < 8 ? b * 2 : 16 + (b - 8) * 2; }),
+                                  make_lanes([](int b) { return b < 8 ? b * 2 + 1 : 16 + (b - 8) * 2 + 1; })};
+  __m512i R[4][2], S[2][2][2];
+  for (int i = 0; i < 4; ++i)
+    for (int h = 0; h < 2; ++h) R[i][h] = _mm512_permutex2var_epi32(P[2 * i], _mm512_load_si512(r1[h].v), P[2 * i + 1]);
+  for (int m = 0; m < 2; ++m)
+    for (int h = 0; h < 2; ++h)
+      for (int q = 0; q < 2; ++q)
+        S[m][h][q] = _mm512_permutex2var_epi32(R[2 * m][h], _mm512_load_si512(r2[q].v), R[2 * m + 1][h]);
+  for (int h = 0; h < 2; ++h)
+    for (int q = 0; q < 2; ++q)
+      for (int kk = 0; kk < 2; ++kk)
+        V[4 * h + 2 * q + kk] = _mm512_permutex2var_epi32(S[0][h][q], _mm512_load_si512(r3[kk].v), S[1][h][q]);
+}
+
 }  // namespace
 }  // namespace lowbit::cpu::avx512

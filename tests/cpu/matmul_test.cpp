@@ -173,6 +173,39 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
   EXPECT_THROW(matmul_same_input(mixed, x.data(), 1), Error);
 }
 
+// A token's Q8_0 product must not depend on how many tokens share the call:
+// decode (one token) and prefill (AMX tiles of 16 tokens, row pairs of 6,
+// ...) take different kernels, which must accumulate in the same order.
+TEST(Matmul, Q8_0TokenResultDoesNotDependOnBatch) {
+  Restore restore;
+  std::mt19937 rng(17);
+  const int64_t n_in = 32 * 83, n_out = 37, n_tok = 21;
+  std::vector<uint8_t> w;
+  for (int64_t o = 0; o < n_out; ++o) {
+    auto row = test::random_weight_row(GgmlType::Q8_0, n_in, rng, 0.0f);
+    w.insert(w.end(), row.begin(), row.end());
+  }
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(size_t(n_in * n_tok));
+  for (auto& v : x) v = normal(rng);
+  for (Isa isa : supported_isas()) {
+    set_active_isa(isa);
+    for (bool pack : {false, true}) {
+      std::vector<uint8_t> bytes = w;
+      WeightMatrix m{GgmlType::Q8_0, n_in, n_out, bytes.data(), row_bytes(GgmlType::Q8_0, n_in)};
+      if (pack && !pack_for_matmul(m, bytes.data())) continue;
+      std::vector<float> all(size_t(n_out * n_tok), NAN), one(size_t(n_out), NAN);
+      matmul(m, x.data(), n_tok, all.data());
+      for (int64_t t = 0; t < n_tok; ++t) {
+        matmul(m, x.data() + t * n_in, 1, one.data());
+        for (int64_t o = 0; o < n_out; ++o)
+          ASSERT_EQ(one[size_t(o)], all[size_t(t * n_out + o)])
+              << isa_name(isa) << (pack ? " packed" : " standard") << ": token " << t << " row " << o;
+      }
+    }
+  }
+}
+
 TEST(Matmul, FallbackAndEdgeCases) {
   std::mt19937 rng(12);
   // Q8_K weights have no fused kernel: the dequantizing fallback must agree with double.
