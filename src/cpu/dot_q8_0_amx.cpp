@@ -7,8 +7,12 @@
 //   C = the integer dots                    (tokens x 16 int32, lane r = row r)
 // K is one block because every block has its own scales; the float part,
 //   acc[t] (lane r) += float(C[t][r]) * (dw[r] * da[t])
-// is three vector instructions per token and block, and with the tile
-// multiply on its own unit it is what bounds the kernel.
+// is three vector instructions per token and block. Measured on this
+// Xeon: a K=32 tdpbssd ~17 ns, a tile load ~8-9 ns, the C tile store ~10 ns,
+// the float part ~10 ns per block; so the kernel overlaps block b's store and
+// float part with block b + 1's multiply, and runs the tile's (token tile,
+// panel) pairs over chunks of blocks small enough to stay in L1 (scratch
+// GEMM 4096 x 4096 x 64, one thread: ~1.3x over one pass per pair).
 //
 // Packed layout (WeightLayout::Packed at this level): every full panel of 16
 // consecutive rows (16 * row_bytes, dense) becomes, block by block, its B
@@ -178,44 +182,56 @@ inline void accumulate_block(const int32_t (&c)[kTileTokens][16], const uint8_t*
                              acc[t]);
 }
 
-// One panel (nb panel blocks at `panel`) against nt <= 16 tokens (A rows at
-// act, a_stride apart); writes the first `valid` rows of each token's output.
-void panel_tile(const uint8_t* panel, int64_t nb, const uint8_t* act, size_t a_stride, const float* scales, int nt,
-                int valid, float* y, int64_t y_stride) {
+// Float accumulators of one token tile x one panel, kept between block chunks.
+struct alignas(64) TileAcc {
+  float v[kTileTokens][16];
+};
+
+// One panel against nt <= 16 tokens over blocks [b0, b1) (A rows at act,
+// a_stride apart; panel blocks at `panel`): acc[t] (lane r) += the blocks'
+// products of token t and row r. Software-pipelined: block b's product is
+// stored and converted while block b + 1's multiply runs, and each store is
+// issued before the next multiply so its data can be read without waiting
+// for that multiply to retire.
+void panel_tile(const uint8_t* panel, int64_t b0, int64_t b1, const uint8_t* act, size_t a_stride,
+                const float* scales, TileAcc& acc_io) {
   __m512 acc[kTileTokens];
-  for (auto& v : acc) v = _mm512_setzero_ps();
-  // Tile stores write only nt rows: the rest stay zero.
+  for (int t = 0; t < kTileTokens; ++t) acc[t] = _mm512_load_ps(acc_io.v[t]);
+  // Tile stores write only the configured token rows: the rest stay zero.
   alignas(64) int32_t c0[kTileTokens][16] = {}, c1[kTileTokens][16] = {};
   const auto block = [&](int64_t b) { return panel + size_t(b) * kPanelBlockBytes; };
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    _tile_loadd(LOWBIT_A0, act + b * QK, a_stride);
-    _tile_loadd(LOWBIT_B0, block(b), 64);
-    _tile_zero(LOWBIT_C0);
-    _tile_dpbssd(LOWBIT_C0, LOWBIT_A0, LOWBIT_B0);
+  const auto scales_of = [&](int64_t b) { return scales + b * kTileTokens; };
+  _tile_loadd(LOWBIT_A0, act + b0 * QK, a_stride);
+  _tile_loadd(LOWBIT_B0, block(b0), 64);
+  _tile_zero(LOWBIT_C0);
+  _tile_dpbssd(LOWBIT_C0, LOWBIT_A0, LOWBIT_B0);
+  int64_t b = b0;
+  for (; b + 2 <= b1; b += 2) {
+    _tile_stored(LOWBIT_C0, c0, 64);
     _tile_loadd(LOWBIT_A1, act + (b + 1) * QK, a_stride);
     _tile_loadd(LOWBIT_B1, block(b + 1), 64);
     _tile_zero(LOWBIT_C1);
     _tile_dpbssd(LOWBIT_C1, LOWBIT_A1, LOWBIT_B1);
-    _tile_stored(LOWBIT_C0, c0, 64);
-    accumulate_block(c0, block(b), scales + b * kTileTokens, acc);
+    accumulate_block(c0, block(b), scales_of(b), acc);
     _tile_stored(LOWBIT_C1, c1, 64);
-    accumulate_block(c1, block(b + 1), scales + (b + 1) * kTileTokens, acc);
+    if (b + 2 < b1) {
+      _tile_loadd(LOWBIT_A0, act + (b + 2) * QK, a_stride);
+      _tile_loadd(LOWBIT_B0, block(b + 2), 64);
+      _tile_zero(LOWBIT_C0);
+      _tile_dpbssd(LOWBIT_C0, LOWBIT_A0, LOWBIT_B0);
+    }
+    accumulate_block(c1, block(b + 1), scales_of(b + 1), acc);
   }
-  if (b < nb) {
-    _tile_loadd(LOWBIT_A0, act + b * QK, a_stride);
-    _tile_loadd(LOWBIT_B0, block(b), 64);
-    _tile_zero(LOWBIT_C0);
-    _tile_dpbssd(LOWBIT_C0, LOWBIT_A0, LOWBIT_B0);
+  if (b < b1) {  // odd count: block b is in C0
     _tile_stored(LOWBIT_C0, c0, 64);
-    accumulate_block(c0, block(b), scales + b * kTileTokens, acc);
+    accumulate_block(c0, block(b), scales_of(b), acc);
   }
-  const __mmask16 rows = __mmask16((1u << valid) - 1);
-  for (int t = 0; t < nt; ++t) _mm512_mask_storeu_ps(y + t * y_stride, rows, acc[t]);
+  for (int t = 0; t < kTileTokens; ++t) _mm512_store_ps(acc_io.v[t], acc[t]);
 }
 
 constexpr int kVnniMaxTokens = 4;
 constexpr int64_t kPrefetchBlocks = 8;
+constexpr int64_t kChunkBlocks = 32;  // 16, 32 and 64 measured level
 
 // One panel against NT <= kVnniMaxTokens tokens with vpdpbusd: vector k of a
 // panel block holds quants 4k..4k+3 of the 16 rows, so each broadcast
@@ -262,7 +278,6 @@ void amx_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, int6
   const int64_t nb = n / QK;
   const int64_t panels = (n_rows + kPanelRows - 1) / kPanelRows;
   thread_local std::vector<uint8_t> scratch_panels;
-  thread_local std::vector<float> scales;
   const int64_t standard_panels = panels - packed_panels;
   if (standard_panels > 0) {
     scratch_panels.resize(size_t(standard_panels) * size_t(nb) * kPanelBlockBytes);
@@ -270,31 +285,57 @@ void amx_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, int6
       pack_panel(w + size_t(p * kPanelRows) * w_stride, w_stride, int(std::min<int64_t>(kPanelRows, n_rows - p * kPanelRows)),
                  nb, scratch_panels.data() + size_t(p - packed_panels) * size_t(nb) * kPanelBlockBytes);
   }
-  scales.resize(size_t(nb) * kTileTokens);
-  TileSession session;
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kTileTokens) {
-    const int nt = int(std::min<int64_t>(kTileTokens, n_tok - t0));
-    const uint8_t* act = a + size_t(t0) * a_stride;
-    const bool vnni = nt <= kVnniMaxTokens;
-    if (!vnni) {
-      gather_token_scales(act, a_stride, nt, nb, scales.data());
-      session.use(nt);
-    }
-    for (int64_t p = 0; p < panels; ++p) {
-      const uint8_t* panel = p < packed_panels
-                                 ? w + size_t(p * kPanelRows) * w_stride
-                                 : scratch_panels.data() + size_t(p - packed_panels) * size_t(nb) * kPanelBlockBytes;
-      const int valid = int(std::min<int64_t>(kPanelRows, n_rows - p * kPanelRows));
-      float* yp = y + t0 * y_stride + p * kPanelRows;
-      switch (vnni ? nt : 0) {
-        case 1: panel_vnni<1>(panel, nb, act, a_stride, valid, yp, y_stride); break;
-        case 2: panel_vnni<2>(panel, nb, act, a_stride, valid, yp, y_stride); break;
-        case 3: panel_vnni<3>(panel, nb, act, a_stride, valid, yp, y_stride); break;
-        case 4: panel_vnni<4>(panel, nb, act, a_stride, valid, yp, y_stride); break;
-        default: panel_tile(panel, nb, act, a_stride, scales.data(), nt, valid, yp, y_stride); break;
+  const auto panel_at = [&](int64_t p) {
+    return p < packed_panels ? w + size_t(p * kPanelRows) * w_stride
+                             : scratch_panels.data() + size_t(p - packed_panels) * size_t(nb) * kPanelBlockBytes;
+  };
+  const auto valid_rows = [&](int64_t p) { return int(std::min<int64_t>(kPanelRows, n_rows - p * kPanelRows)); };
+  // Token tiles of more than kVnniMaxTokens go through the tile multiply,
+  // the rest (decode, a short last tile) through vpdpbusd.
+  const int64_t tiles = (n_tok + kTileTokens - 1) / kTileTokens;
+  const auto tokens_in = [&](int64_t i) { return int(std::min<int64_t>(kTileTokens, n_tok - i * kTileTokens)); };
+  const auto act_of = [&](int64_t i) { return a + size_t(i * kTileTokens) * a_stride; };
+  int64_t amx_tiles = 0;
+  while (amx_tiles < tiles && tokens_in(amx_tiles) > kVnniMaxTokens) ++amx_tiles;
+  if (amx_tiles > 0) {
+    thread_local std::vector<float> scales;  // per AMX token tile: gather_token_scales
+    thread_local std::vector<TileAcc> accs;  // per AMX token tile x panel
+    scales.resize(size_t(amx_tiles * nb) * kTileTokens);
+    accs.assign(size_t(amx_tiles * panels), TileAcc{});
+    for (int64_t i = 0; i < amx_tiles; ++i)
+      gather_token_scales(act_of(i), a_stride, tokens_in(i), nb, scales.data() + size_t(i * nb) * kTileTokens);
+    TileSession session;
+    // Chunks of kChunkBlocks blocks: one token tile's activations and one
+    // panel's weights of a chunk (16 + 17 KB) stay in L1 while every
+    // (token tile, panel) pair runs over them.
+    for (int64_t c0 = 0; c0 < nb; c0 += kChunkBlocks) {
+      const int64_t c1 = std::min(nb, c0 + kChunkBlocks);
+      for (int64_t i = 0; i < amx_tiles; ++i) {
+        session.use(tokens_in(i));
+        for (int64_t p = 0; p < panels; ++p)
+          panel_tile(panel_at(p), c0, c1, act_of(i), a_stride, scales.data() + size_t(i * nb) * kTileTokens,
+                     accs[size_t(i * panels + p)]);
       }
     }
+    for (int64_t i = 0; i < amx_tiles; ++i)
+      for (int64_t p = 0; p < panels; ++p) {
+        const __mmask16 rows = __mmask16((1u << valid_rows(p)) - 1);
+        for (int t = 0; t < tokens_in(i); ++t)
+          _mm512_mask_storeu_ps(y + (i * kTileTokens + t) * y_stride + p * kPanelRows, rows,
+                                _mm512_load_ps(accs[size_t(i * panels + p)].v[t]));
+      }
   }
+  for (int64_t i = amx_tiles; i < tiles; ++i)
+    for (int64_t p = 0; p < panels; ++p) {
+      const uint8_t* act = act_of(i);
+      float* yp = y + i * kTileTokens * y_stride + p * kPanelRows;
+      switch (tokens_in(i)) {
+        case 1: panel_vnni<1>(panel_at(p), nb, act, a_stride, valid_rows(p), yp, y_stride); break;
+        case 2: panel_vnni<2>(panel_at(p), nb, act, a_stride, valid_rows(p), yp, y_stride); break;
+        case 3: panel_vnni<3>(panel_at(p), nb, act, a_stride, valid_rows(p), yp, y_stride); break;
+        default: panel_vnni<4>(panel_at(p), nb, act, a_stride, valid_rows(p), yp, y_stride); break;
+      }
+    }
 }
 
 void tile_standard(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a, size_t a_stride,
