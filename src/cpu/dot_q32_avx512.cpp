@@ -191,6 +191,26 @@ void expand_activation(const BlockQ8_0* a, int64_t nb, ActQ* out) {
   }
 }
 
+// acc[t] += the products of one loaded group (group gi of a row) with NT
+// tokens' groups (token t's at act[t * stride + gi]).
+template <class F, int NT>
+inline void dot_group_tokens(const GroupRow& r, const ActQ* act, int64_t stride, int64_t gi, __m512* acc) {
+  // k outer, tokens inner: the NT dependency chains of vpdpbusd sit side
+  // by side in program order, so the out-of-order core overlaps them
+  // (integer sums: the order does not change the result).
+  __m512i isum[NT];
+  for (int t = 0; t < NT; ++t)
+    isum[t] = F::kMin ? _mm512_setzero_si512() : _mm512_load_si512(act[t * stride + gi].extra);
+  for (int k = 0; k < 8; ++k)
+    for (int t = 0; t < NT; ++t)
+      isum[t] = _mm512_dpbusd_epi32(isum[t], r.v[k], _mm512_load_si512(act[t * stride + gi].q + 64 * k));
+  for (int t = 0; t < NT; ++t) {
+    const ActQ& a = act[t * stride + gi];
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(r.d, _mm512_load_ps(a.d)), acc[t]);
+    if constexpr (F::kMin) acc[t] = _mm512_fmadd_ps(r.m, _mm512_load_ps(reinterpret_cast<const float*>(a.extra)), acc[t]);
+  }
+}
+
 // One weight row against NT tokens (token t's groups at act + t * stride).
 // next_row: where the following row starts (prefetched during decode).
 // Packed: the row's full groups are in the packed Q8_0 layout.
@@ -216,20 +236,7 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
       load_packed_group(reinterpret_cast<const BlockQ8_0*>(row), gi, r);
     else
       load_group<F>(row, nb, gi, r);
-    // k outer, tokens inner: the NT dependency chains of vpdpbusd sit side
-    // by side in program order, so the out-of-order core overlaps them
-    // (integer sums: the order does not change the result).
-    __m512i isum[NT];
-    for (int t = 0; t < NT; ++t)
-      isum[t] = F::kMin ? _mm512_setzero_si512() : _mm512_load_si512(act[t * stride + gi].extra);
-    for (int k = 0; k < 8; ++k)
-      for (int t = 0; t < NT; ++t)
-        isum[t] = _mm512_dpbusd_epi32(isum[t], r.v[k], _mm512_load_si512(act[t * stride + gi].q + 64 * k));
-    for (int t = 0; t < NT; ++t) {
-      const ActQ& a = act[t * stride + gi];
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(r.d, _mm512_load_ps(a.d)), acc[t]);
-      if constexpr (F::kMin) acc[t] = _mm512_fmadd_ps(r.m, _mm512_load_ps(reinterpret_cast<const float*>(a.extra)), acc[t]);
-    }
+    dot_group_tokens<F, NT>(r, act, stride, gi, acc);
   }
   // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
 #pragma GCC unroll 8
@@ -315,12 +322,7 @@ void row_pair_groups_packed(const BlockQ8_0* row0, const BlockQ8_0* row1, int64_
     for (int i = 0; i < 2; ++i) {
       GroupRow r;
       load_group<Q8_0F>(rows[i], nb, full, r);
-      for (int t = 0; t < NT; ++t) {
-        const ActQ& a = act[t * stride + full];
-        __m512i isum = _mm512_load_si512(a.extra);
-        for (int k = 0; k < 8; ++k) isum = _mm512_dpbusd_epi32(isum, r.v[k], _mm512_load_si512(a.q + 64 * k));
-        accs[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(r.d, _mm512_load_ps(a.d)), accs[i][t]);
-      }
+      dot_group_tokens<Q8_0F, NT>(r, act, stride, full, accs[i]);
     }
   }
   for (int t = 0; t < NT; ++t) {
