@@ -212,11 +212,11 @@ inline void dot_group_tokens(const GroupRow& r, const ActQ* act, int64_t stride,
 }
 
 // One weight row against NT tokens (token t's groups at act + t * stride).
-// next_row: where the following row starts (prefetched during decode).
+// stream: the row is one of a run read from memory (decode): prefetch ahead.
 // Packed: the row's full groups are in the packed Q8_0 layout.
 template <class F, int NT, bool Packed = false>
 void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t stride, float* out,
-             const char* next_row = nullptr) {
+             bool stream = false) {
   static_assert(!Packed || std::is_same_v<F, Q8_0F>);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
@@ -225,11 +225,10 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
   PageKick kick;
   constexpr size_t kGroupBytes = kGroup * sizeof(typename F::Block);
   for (int64_t gi = 0; gi < groups; ++gi) {
-    if (NT <= 2 && next_row) {
-      // Decode streams weights from DRAM: fetch the next row's group ahead of
-      // use so more misses are in flight (prefetches never fault).
-      const char* p = next_row + gi * kGroupBytes;
-      for (size_t off = 0; off < kGroupBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    if (NT <= 2 && stream) {
+      // Decode streams weights from DRAM: keep more misses in flight than the
+      // hardware prefetcher alone does (page_prefetch.h).
+      prefetch_ahead(row + gi * kGroup, kGroupBytes);
       kick.at(row + gi * kGroup);
     }
     if (Packed && gi < nb / kGroup)
@@ -262,17 +261,16 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
     const ActQ* act = reinterpret_cast<const ActQ*>(a + size_t(t0) * a_stride);
     for (int64_t r = 0; r < n_rows; ++r) {
       const auto* row = reinterpret_cast<const typename F::Block*>(w + size_t(r) * w_stride);
-      const char* next = reinterpret_cast<const char*>(w + size_t(r + 1) * w_stride);
       float out[kTokenGroup];
       switch (nt) {
-        case 1: row_dot<F, 1, Packed>(row, nb, act, stride, out, next); break;
-        case 2: row_dot<F, 2, Packed>(row, nb, act, stride, out, next); break;
-        case 3: row_dot<F, 3, Packed>(row, nb, act, stride, out, next); break;
-        case 4: row_dot<F, 4, Packed>(row, nb, act, stride, out, next); break;
-        case 5: row_dot<F, 5, Packed>(row, nb, act, stride, out, next); break;
-        case 6: row_dot<F, 6, Packed>(row, nb, act, stride, out, next); break;
-        case 7: row_dot<F, 7, Packed>(row, nb, act, stride, out, next); break;
-        default: row_dot<F, 8, Packed>(row, nb, act, stride, out, next); break;
+        case 1: row_dot<F, 1, Packed>(row, nb, act, stride, out, true); break;
+        case 2: row_dot<F, 2, Packed>(row, nb, act, stride, out, true); break;
+        case 3: row_dot<F, 3, Packed>(row, nb, act, stride, out, true); break;
+        case 4: row_dot<F, 4, Packed>(row, nb, act, stride, out, true); break;
+        case 5: row_dot<F, 5, Packed>(row, nb, act, stride, out, true); break;
+        case 6: row_dot<F, 6, Packed>(row, nb, act, stride, out, true); break;
+        case 7: row_dot<F, 7, Packed>(row, nb, act, stride, out, true); break;
+        default: row_dot<F, 8, Packed>(row, nb, act, stride, out, true); break;
       }
       for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
     }

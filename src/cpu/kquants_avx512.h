@@ -186,14 +186,10 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
   PageKick kick;
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (NT <= 2) {
-      // Decode streams weights from DRAM: fetch the same block of the next
-      // row group ahead of use, so more misses are in flight than the
-      // hardware prefetcher alone keeps (no fault: prefetches past the
-      // matrix are dropped).
-      for (int r = 0; r < NR; ++r) {
-        const char* next = reinterpret_cast<const char*>(block(r, b) + NR * w_stride);
-        for (size_t off = 0; off < sizeof(Block); off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
-      }
+      // Decode streams weights from DRAM: keep more misses in flight than the
+      // hardware prefetcher alone does (page_prefetch.h). Side-by-side rows
+      // are one run of addresses, so each row's block + the distance covers it.
+      for (int r = 0; r < NR; ++r) prefetch_ahead(block(r, b), sizeof(Block));
       kick.at(block(NR - 1, b));
     }
     for (int r = 0; r < NR; ++r) F::load(*reinterpret_cast<const Block*>(block(r, b)), row[r]);
