@@ -10,8 +10,8 @@
 // evicted each other, and the GEMV ran at half the speed of 4096-input rows.
 // Measured on the Zen 4 VM (Q4_K packed GEMV from DRAM, one thread, median
 // GB/s, read bandwidth 30-32): next row into L1 16.0 (11008 inputs) / 28.6
-// (4096); 16 KB ahead into L2 29.7 / 31.4; 6, 8, 12 and 24 KB 27-30; 16 KB
-// into L1 16-20. docs/benchmarks.md has the table.
+// (4096); 16 KB ahead into L2 29.7 / 31.4; 6, 8, 12 and 24 KB 27-30; 4 and
+// 12 KB into L1 19.4 and 16.0 (11008). docs/benchmarks.md has the table.
 //
 // PageKick: the hardware stream prefetchers follow a stream only within a
 // 4 KiB page (they work on physical addresses, also inside a 2 MiB huge page)
