@@ -76,21 +76,19 @@ void bench_gemv(GgmlType t, int64_t n_in, int64_t n_out, double bw, bool quick) 
   const size_t target = quick ? (size_t(256) << 20) : (size_t(1) << 30);
   const size_t copies = std::max<size_t>(2, target / bytes);
   std::vector<std::vector<uint8_t>> mats(copies, proto);
-  const bool packed = g_pack && cpu::has_packed_layout(t);
-  if (packed)
-    for (auto& m : mats) {
-      cpu::WeightMatrix w{t, n_in, n_out, m.data(), row_bytes(t, n_in)};
-      cpu::pack_for_matmul(w, m.data());
-    }
+  // One descriptor per copy, kept: packing records the layout and the ISA
+  // level whose kernels read it.
+  std::vector<cpu::WeightMatrix> weights;
+  for (auto& m : mats) {
+    weights.push_back({t, n_in, n_out, m.data(), row_bytes(t, n_in)});
+    if (g_pack) cpu::pack_for_matmul(weights.back(), m.data());
+  }
+  const bool packed = weights.front().layout == cpu::WeightLayout::Packed;
   std::vector<float> x(static_cast<size_t>(n_in)), y(static_cast<size_t>(n_out));
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
   for (auto& v : x) v = normal(rng);
-  auto run = [&](size_t i) {
-    cpu::WeightMatrix w{t, n_in, n_out, mats[i % copies].data(), row_bytes(t, n_in)};
-    if (packed) w.layout = cpu::WeightLayout::Packed;
-    cpu::matmul(w, x.data(), 1, y.data());
-  };
+  auto run = [&](size_t i) { cpu::matmul(weights[i % copies], x.data(), 1, y.data()); };
   for (size_t i = 0; i < copies; ++i) run(i);  // warm up (page faults, thread team)
   // Best single call (each on a matrix not touched since the rotation came
   // round, so from DRAM): other processes only ever slow a call down, so the
