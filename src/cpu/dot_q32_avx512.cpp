@@ -223,12 +223,13 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
   const int64_t groups = (nb + kGroup - 1) / kGroup;
   GroupRow r;
   PageKick kick;
+  const StreamPrefetch plan = stream_prefetch();
   constexpr size_t kGroupBytes = kGroup * sizeof(typename F::Block);
   for (int64_t gi = 0; gi < groups; ++gi) {
     if (NT <= 2 && stream) {
       // Decode streams weights from DRAM: keep more misses in flight than the
       // hardware prefetcher alone does (page_prefetch.h).
-      prefetch_ahead(row + gi * kGroup, kGroupBytes);
+      prefetch_ahead(plan, row + gi * kGroup, kGroupBytes);
       kick.at(row + gi * kGroup);
     }
     if (Packed && gi < nb / kGroup)

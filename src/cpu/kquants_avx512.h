@@ -184,12 +184,13 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
   KRow row[NR];
   PageKick kick;
+  const StreamPrefetch plan = stream_prefetch();
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (NT <= 2) {
       // Decode streams weights from DRAM: keep more misses in flight than the
       // hardware prefetcher alone does (page_prefetch.h). Side-by-side rows
       // are one run of addresses, so each row's block + the distance covers it.
-      for (int r = 0; r < NR; ++r) prefetch_ahead(block(r, b), sizeof(Block));
+      for (int r = 0; r < NR; ++r) prefetch_ahead(plan, block(r, b), sizeof(Block));
       kick.at(block(NR - 1, b));
     }
     for (int r = 0; r < NR; ++r) F::load(*reinterpret_cast<const Block*>(block(r, b)), row[r]);

@@ -3,15 +3,21 @@
 // by side, are one run of addresses). Two helpers keep that stream ahead of
 // the kernel:
 //
-// prefetch_ahead() fetches the bytes kStreamAhead past each address the kernel
-// reads into L2 (prefetcht1). The distance is fixed, not "the next row": with
-// the next row's block as target, rows of 11008 inputs (ffn_down) put the
-// prefetches 12 KB ahead into L1, where they and the 16 KB of activations
-// evicted each other, and the GEMV ran at half the speed of 4096-input rows.
-// Measured on the Zen 4 VM (Q4_K packed GEMV from DRAM, one thread, median
-// GB/s, read bandwidth 30-32): next row into L1 16.0 (11008 inputs) / 28.6
-// (4096); 16 KB ahead into L2 29.7 / 31.4; 6, 8, 12 and 24 KB 27-30; 4 and
-// 12 KB into L1 19.4 and 16.0 (11008). docs/benchmarks.md has the table.
+// prefetch_ahead() fetches the bytes a fixed distance past each address the
+// kernel reads, not "the next row": with the next row's block as target, rows
+// of 11008 inputs (ffn_down) put the prefetches 12 KB ahead, and on Zen 4 the
+// GEMV ran at half the speed of 4096-input rows. Where the lines go and how
+// far ahead is a per-CPU choice (StreamPrefetch, once per process), because
+// the two AMD cores measured want opposite ones (Q4_K packed GEMV from DRAM,
+// one thread, median GB/s; docs/benchmarks.md has the tables):
+//   Zen 4 (32 KiB L1d): into L2 16 KiB ahead 29.7 (11008 inputs) / 31.4
+//     (4096); into L1 4 or 12 KiB ahead 19.4 / 16.0 (11008): the prefetched
+//     lines and the 16 KB of activations evict each other.
+//   Zen 5 (48 KiB L1d): into L1 8 KiB ahead 36.0 / 37.8; into L2 16 KiB
+//     ahead 20.6 / 21.7, below no software prefetch at all (25.3 / 28.9).
+// So: into L1 8 KiB ahead where L1d holds at least 48 KiB, else into L2
+// 16 KiB ahead. LOWBIT_PREFETCH=l1:BYTES|l2:BYTES|off overrides (for
+// measuring a new CPU); stream_prefetch_name() says what runs.
 //
 // PageKick: the hardware stream prefetchers follow a stream only within a
 // 4 KiB page (they work on physical addresses, also inside a 2 MiB huge page)
@@ -26,26 +32,42 @@
 // kernels did not gain (they are slower than the memory), so only the
 // AVX-512 block-format kernels use it.
 //
-// In an anonymous namespace: included by files built with different ISA
-// flags (_mm_prefetch itself is baseline x86-64).
+// The inline helpers are in an anonymous namespace: included by files built
+// with different ISA flags (_mm_prefetch itself is baseline x86-64).
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace lowbit::cpu {
+
+struct StreamPrefetch {
+  bool into_l1 = false;   // prefetcht0; else prefetcht1 (L2)
+  size_t distance = 0;    // bytes past the read position; 0: no prefetch
+};
+
+// The plan for this CPU (or LOWBIT_PREFETCH), chosen on first use.
+const StreamPrefetch& stream_prefetch();
+// The rule behind it: env is LOWBIT_PREFETCH's value (or null), l1d_bytes
+// the L1 data cache size (<= 0: unknown).
+StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes);
+std::string stream_prefetch_name();  // "l1:10240", "l2:16384" or "off"
+
 namespace {
 
-constexpr size_t kStreamAhead = 16 * 1024;
-
-// Prefetches into L2 the `bytes` starting kStreamAhead past p (the block the
-// kernel reads now). Prefetches never fault, so reaching past the end of
-// the matrix is harmless.
-inline void prefetch_ahead(const void* p, size_t bytes) {
-  const char* ahead = static_cast<const char*>(p) + kStreamAhead;
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T1);
+// Prefetches the `bytes` starting plan.distance past p (the block the kernel
+// reads now). Prefetches never fault, so reaching past the end of the matrix
+// is harmless. Kernels copy the plan once per row, outside their loops.
+inline void prefetch_ahead(const StreamPrefetch& plan, const void* p, size_t bytes) {
+  if (plan.distance == 0) return;
+  const char* ahead = static_cast<const char*>(p) + plan.distance;
+  if (plan.into_l1)
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+  else
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T1);
 }
 
 class PageKick {

@@ -13,6 +13,7 @@
 #include "core/isa.h"
 #include "core/parallel.h"
 #include "cpu/bandwidth.h"
+#include "cpu/page_prefetch.h"
 #include "io/model_source.h"
 #include "model/model.h"
 #include "model/session.h"
@@ -69,6 +70,7 @@ BenchResult run_bench(const model::Model& model, const BenchOptions& o,
   r.decode_bytes_per_token = decode_bytes_per_token(model);
   r.threads = thread_count();
   r.isa = isa_name(active_isa());
+  r.prefetch = cpu::stream_prefetch_name();
   r.options = o;
 
   model::SessionOptions so;
@@ -124,7 +126,8 @@ std::string render_bench_text(const BenchResult& r) {
   std::string o = fmt::format("model    {}\n         {}\n", r.model_path, r.model_summary);
   o += fmt::format("weights  {:.2f} MB; a decode step reads {:.2f} MB\n", double(r.weight_bytes) / 1e6,
                    double(r.decode_bytes_per_token) / 1e6);
-  o += fmt::format("threads  {}, kernels {}, median of {} runs\n\n", r.threads, r.isa, r.options.repeat);
+  o += fmt::format("threads  {}, kernels {}, decode prefetch {}, median of {} runs\n\n", r.threads, r.isa, r.prefetch,
+                   r.options.repeat);
   o += fmt::format("{:<22} {:>12} {:>14}\n", "test", "tokens/s", "runs");
   auto runs = [](const std::vector<double>& v) {
     std::string s;
@@ -159,6 +162,7 @@ std::string render_bench_json(const BenchResult& r) {
   j["decode_bytes_per_token"] = r.decode_bytes_per_token;
   j["threads"] = r.threads;
   j["isa"] = r.isa;
+  j["prefetch"] = r.prefetch;
   j["repeat"] = r.options.repeat;
   j["prompt_tokens"] = r.options.prompt;
   j["gen_tokens"] = r.options.gen;

@@ -37,6 +37,7 @@ struct BenchResult {
   uint64_t decode_bytes_per_token = 0;  // weights one decode step reads
   int threads = 0;
   std::string isa;
+  std::string prefetch;  // the decode kernels' stream prefetch (cpu/page_prefetch.h)
   BenchOptions options;
   std::vector<double> prefill_tps, decode_tps;  // one per repeat, tokens/s
   double prefill_tps_median = 0, decode_tps_median = 0;
