@@ -358,11 +358,50 @@ void pair_tile_packed(const uint8_t* w, size_t w_stride, int64_t n_rows, int64_t
       for (int i = 0; i < 2; ++i) y[t * y_stride + 2 * p + i] = hsum(acc_store[size_t(p * 2 * NT + i * NT + t)].v);
 }
 
-// Packed Q8_0 tile: decode-sized calls (<= 2 tokens) stream rows one at a
-// time with prefetch; prefill takes rows in pairs, kPairTokenGroup tokens
-// per pass.
+// Decode of packed Q8_0 (one token): the tile's rows are one run of
+// addresses, read in one loop with the group's products inline, each line
+// prefetched once (LineStream) and the page kick carried from row to row.
+// The same arithmetic as row_dot<Q8_0F, 1, true>, so bit-identical; written
+// out because that generic version (a call, a plan lookup and a fresh
+// PageKick per row, per-group prefetch_ahead) streamed 12-18% slower from
+// DRAM on Zen 5 (docs/benchmarks.md).
+void stream_rows_packed_q8_0(int64_t nb, const uint8_t* w, size_t w_stride, int64_t n_rows, const ActQ* act,
+                             float* y) {
+  const int64_t full = nb / kGroup;
+  PageKick kick;
+  LineStream ahead(stream_prefetch(), w);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = w + size_t(r) * w_stride;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t gi = 0; gi < full; ++gi) {
+      const uint8_t* g = row + size_t(gi) * kPackedGroupBytes;
+      ahead.through(g + kPackedGroupBytes);
+      kick.at(g);
+      __m512i v[8];
+      for (int k = 0; k < 8; ++k) v[k] = _mm512_loadu_si512(g + 64 * k);
+      const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 512)));
+      __m512i isum = _mm512_load_si512(act[gi].extra);
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) isum = _mm512_dpbusd_epi32(isum, v[k], _mm512_load_si512(act[gi].q + 64 * k));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_load_ps(act[gi].d)), acc);
+    }
+    if (full * kGroup < nb) {  // short last group, standard layout
+      ahead.through(row + w_stride);
+      GroupRow last;
+      load_group<Q8_0F>(reinterpret_cast<const BlockQ8_0*>(row), nb, full, last);
+      dot_group_tokens<Q8_0F, 1>(last, act, 0, full, &acc);
+    }
+    y[r] = hsum(acc);
+  }
+}
+
+// Packed Q8_0 tile: one-token calls stream the rows (above), two-token ones
+// take them one at a time with prefetch; prefill takes rows in pairs,
+// kPairTokenGroup tokens per pass.
 void tile_packed_q8_0(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,
                       size_t a_stride, int64_t n_tok, float* y, int64_t y_stride) {
+  if (n_tok == 1)
+    return stream_rows_packed_q8_0(n / QK, w, w_stride, n_rows, reinterpret_cast<const ActQ*>(a), y);
   if (n_tok <= 2) return tile<Q8_0F, true>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
   const int64_t nb = n / QK;
   const int64_t stride = int64_t(a_stride / sizeof(ActQ));

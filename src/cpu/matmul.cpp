@@ -31,6 +31,7 @@ std::vector<uint8_t>& scratch_row(size_t bytes) {
   return row;
 }
 constexpr size_t kRowBlockBytes = 128 * 1024;
+constexpr size_t kDecodeRowBlockBytes = size_t(2) << 20;
 
 void check(const WeightMatrix& w) {
   const int64_t bs = block_size(w.type);
@@ -127,7 +128,12 @@ void matmul_fused(const Plan& plan, std::span<const MatmulOutput> outs, std::spa
   for (size_t m = 0; m < outs.size(); ++m)
     first_row[m + 1] = first_row[m] + (outs[m].w->n_out + grain - 1) / grain * grain;
   auto rows_of = [&](const WeightMatrix& w, TileFn tile, float* y, int64_t begin, int64_t end) {
-    const int64_t row_block = std::max<int64_t>(16, int64_t(kRowBlockBytes / w.row_bytes) / 16 * 16);
+    // Row blocks keep weights in L2 for the next token block. Decode has no
+    // next one: its tile calls are large, so a kernel streams megabytes
+    // without restarting its prefetch (kernels that repack a standard
+    // matrix per call, AMX, do so in scratch of one block).
+    const size_t block_bytes = n_tokens == 1 ? kDecodeRowBlockBytes : kRowBlockBytes;
+    const int64_t row_block = std::max<int64_t>(16, int64_t(block_bytes / w.row_bytes) / 16 * 16);
     for (int64_t r0 = begin; r0 < end; r0 += row_block) {
       const int64_t nr = std::min(row_block, end - r0);
       for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
