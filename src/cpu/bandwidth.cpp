@@ -20,7 +20,7 @@
 
 namespace lowbit::cpu {
 
-uint64_t sum_words_avx512(const uint64_t* p, size_t n, int streams);  // bandwidth_avx512.cpp
+uint64_t sum_words_avx512(const uint64_t* p, size_t n, int streams, bool prefetch);  // bandwidth_avx512.cpp
 
 namespace {
 
@@ -80,15 +80,18 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
   volatile uint64_t sink = 0;
   double best = 0.0;
   std::vector<uint64_t> partial(static_cast<size_t>(thread_count()));
-  // Passes alternate between one and four streams per thread (AVX-512 only):
-  // the best pass is the ceiling a kernel's read pattern is compared with.
-  for (int r = 0; r < std::max(repeats, 1) * (wide ? 2 : 1); ++r) {
-    const int streams = wide && r % 2 == 1 ? 4 : 1;
+  // Passes cycle through one stream per thread, four, and one with the
+  // decode kernels' software prefetch (AVX-512 only): the best pass is the
+  // ceiling a kernel's read pattern is compared with.
+  constexpr int kPatterns = 3;
+  for (int r = 0; r < std::max(repeats, 1) * (wide ? kPatterns : 1); ++r) {
+    const int pattern = wide ? r % kPatterns : 0;
     const auto t0 = std::chrono::steady_clock::now();
     parallel_threads([&](int t, int n) {
       size_t b, e;
       slice(t, n, b, e);
-      partial[size_t(t)] = wide ? sum_words_avx512(buf + b, e - b, streams) : sum_words(buf + b, e - b);
+      partial[size_t(t)] =
+          wide ? sum_words_avx512(buf + b, e - b, pattern == 1 ? 4 : 1, pattern == 2) : sum_words(buf + b, e - b);
     });
     const auto t1 = std::chrono::steady_clock::now();
     for (uint64_t v : partial) sink = sink + v;

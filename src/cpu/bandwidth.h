@@ -11,8 +11,9 @@ namespace lowbit::cpu {
 // Allocates `bytes` (rounded up to 64; huge pages where available), touches
 // them, then reads the buffer `repeats` times with `threads` threads (<= 0:
 // thread_count(); the process thread count is set to it for the duration),
-// each pass once as one sequential stream per thread and once as four (with
-// AVX-512), and returns the best pass in GB/s.
+// each pass as one sequential stream per thread and (with AVX-512) as four,
+// and as one with the decode kernels' software prefetch; returns the best
+// pass in GB/s.
 double measure_read_bandwidth_gbps(size_t bytes = size_t(1) << 30, int threads = 0, int repeats = 5);
 
 }  // namespace lowbit::cpu
