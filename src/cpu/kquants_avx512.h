@@ -171,9 +171,18 @@ struct Q6_KF {
 // for all NR rows (the loads, not the multiplies, bound a one-row kernel).
 // Paired: the NR = 2 rows are stored block-interleaved (packed layout), so
 // the weights are one sequential stream.
+// The decode prefetch state of one tile call, carried from row pair to row
+// pair: consecutive pairs are one run of addresses (page_prefetch.h).
+struct DecodeStream {
+  StreamPrefetch plan;
+  PageKick kick;
+  LineStream ahead;
+  explicit DecodeStream(const void* start) : plan(stream_prefetch()), ahead(plan, start) {}
+};
+
 template <class F, int NR, int NT, bool Paired>
 void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, int64_t stride, float* y,
-              int64_t y_stride) {
+              int64_t y_stride, DecodeStream& stream) {
   static_assert(!Paired || NR == 2);
   using Block = typename F::Block;
   auto block = [&](int r, int64_t b) {
@@ -183,15 +192,16 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
   for (int r = 0; r < NR; ++r)
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
   KRow row[NR];
-  PageKick kick;
-  const StreamPrefetch plan = stream_prefetch();
   for (int64_t b = 0; b < nb; ++b) {
     if constexpr (NT <= 2) {
       // Decode streams weights from DRAM: keep more misses in flight than the
-      // hardware prefetcher alone does (page_prefetch.h). Side-by-side rows
-      // are one run of addresses, so each row's block + the distance covers it.
-      for (int r = 0; r < NR; ++r) prefetch_ahead(plan, block(r, b), sizeof(Block));
-      kick.at(block(NR - 1, b));
+      // hardware prefetcher alone does (page_prefetch.h). A stored pair is
+      // one run of addresses; side-by-side standard rows are two.
+      if constexpr (Paired)
+        stream.ahead.through(block(NR - 1, b) + sizeof(Block));
+      else
+        for (int r = 0; r < NR; ++r) prefetch_ahead(stream.plan, block(r, b), sizeof(Block));
+      stream.kick.at(block(NR - 1, b));
     }
     for (int r = 0; r < NR; ++r) F::load(*reinterpret_cast<const Block*>(block(r, b)), row[r]);
     for (int t = 0; t < NT; ++t) {
@@ -221,14 +231,14 @@ constexpr int kTokenGroup = 6;
 
 template <class F, int NR, bool Paired>
 void rows_dot_any(int nt, const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, int64_t stride, float* y,
-                  int64_t y_stride) {
+                  int64_t y_stride, DecodeStream& s) {
   switch (nt) {
-    case 1: rows_dot<F, NR, 1, Paired>(w, w_stride, nb, act, stride, y, y_stride); break;
-    case 2: rows_dot<F, NR, 2, Paired>(w, w_stride, nb, act, stride, y, y_stride); break;
-    case 3: rows_dot<F, NR, 3, Paired>(w, w_stride, nb, act, stride, y, y_stride); break;
-    case 4: rows_dot<F, NR, 4, Paired>(w, w_stride, nb, act, stride, y, y_stride); break;
-    case 5: rows_dot<F, NR, 5, Paired>(w, w_stride, nb, act, stride, y, y_stride); break;
-    default: rows_dot<F, NR, 6, Paired>(w, w_stride, nb, act, stride, y, y_stride); break;
+    case 1: rows_dot<F, NR, 1, Paired>(w, w_stride, nb, act, stride, y, y_stride, s); break;
+    case 2: rows_dot<F, NR, 2, Paired>(w, w_stride, nb, act, stride, y, y_stride, s); break;
+    case 3: rows_dot<F, NR, 3, Paired>(w, w_stride, nb, act, stride, y, y_stride, s); break;
+    case 4: rows_dot<F, NR, 4, Paired>(w, w_stride, nb, act, stride, y, y_stride, s); break;
+    case 5: rows_dot<F, NR, 5, Paired>(w, w_stride, nb, act, stride, y, y_stride, s); break;
+    default: rows_dot<F, NR, 6, Paired>(w, w_stride, nb, act, stride, y, y_stride, s); break;
   }
 }
 
@@ -244,11 +254,14 @@ void tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const ui
   for (int64_t t0 = 0; t0 < n_tok; t0 += kTokenGroup) {
     const int nt = int(std::min<int64_t>(kTokenGroup, n_tok - t0));
     const ActK* act = reinterpret_cast<const ActK*>(a + size_t(t0) * a_stride);
+    DecodeStream stream(w);
     int64_t r = 0;
     for (; r + 2 <= n_rows; r += 2)
-      rows_dot_any<F, 2, Paired>(nt, w + size_t(r) * w_stride, w_stride, nb, act, stride, y + t0 * y_stride + r, y_stride);
+      rows_dot_any<F, 2, Paired>(nt, w + size_t(r) * w_stride, w_stride, nb, act, stride, y + t0 * y_stride + r, y_stride,
+                                 stream);
     if (r < n_rows)
-      rows_dot_any<F, 1, false>(nt, w + size_t(r) * w_stride, w_stride, nb, act, stride, y + t0 * y_stride + r, y_stride);
+      rows_dot_any<F, 1, false>(nt, w + size_t(r) * w_stride, w_stride, nb, act, stride, y + t0 * y_stride + r, y_stride,
+                                stream);
   }
 }
 
@@ -259,7 +272,8 @@ float vec_dot(int64_t n, const void* w, const void* a) {
   if (act.size() < size_t(n / QK_K)) act.resize(size_t(n / QK_K));
   actk_from_q8k(a, act.data(), n);
   float y = 0;
-  rows_dot<F, 1, 1, false>(static_cast<const uint8_t*>(w), 0, n / QK_K, act.data(), 0, &y, 1);
+  DecodeStream stream(w);
+  rows_dot<F, 1, 1, false>(static_cast<const uint8_t*>(w), 0, n / QK_K, act.data(), 0, &y, 1, stream);
   return y;
 }
 
