@@ -40,6 +40,7 @@ struct Q2_KF {
 
 struct Q3_KF {
   using Block = BlockQ3_K;
+  static constexpr float kOffset = 4.0f;  // stored q = value + 4
   static void load(const Block& b, KRow& r) {
     const __m512i qs_full = _mm512_loadu_si512(b.qs);
     const __m512i hm = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask)));
@@ -54,12 +55,12 @@ struct Q3_KF {
                                           int(((x1 >> 4) & 0x0f0f0f0fu) | ((x2 >> 6) & 0x03030303u) << 4));
     const __m512i s = _mm512_sub_epi32(_mm512_cvtepu8_epi32(packed), _mm512_set1_epi32(32));
     r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(fp16(b.d)));
-    r.md = _mm512_mul_ps(r.sd, _mm512_set1_ps(4.0f));  // stored q = value + 4
   }
 };
 
 struct IQ4_XSF {
   using Block = BlockIQ4_XS;
+  static constexpr float kOffset = 128.0f;  // stored as value + 128
   static void load(const Block& b, KRow& r) {
     // sub-block j = g/2: byte 16j + 4k + jj holds weight 32j + 4k + jj (low) and + 16 (high)
     const __m512i lo = _mm512_loadu_si512(b.qs), hi = _mm512_loadu_si512(b.qs + 64);
@@ -76,7 +77,6 @@ struct IQ4_XSF {
     std::memcpy(&sh, &b.scales_h, 2);
     const uint64_t ls = _pdep_u64(load_u32(b.scales_l), 0x0F0F0F0F0F0F0F0FULL) | _pdep_u64(sh, 0x3030303030303030ULL);
     r.sd = _mm512_mul_ps(_mm512_sub_ps(pairs_to_float(ls), _mm512_set1_ps(32.0f)), _mm512_set1_ps(fp16(b.d)));
-    r.md = _mm512_mul_ps(r.sd, _mm512_set1_ps(128.0f));  // stored as value + 128
   }
 };
 

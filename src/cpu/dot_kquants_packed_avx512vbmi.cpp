@@ -1,5 +1,7 @@
 // Packed-layout kernels for Q4_K and Q6_K (WeightLayout::Packed), AVX-512
 // VNNI + VBMI. The method and the shared kernel loop: cpu/kquants_avx512.h.
+#include <cstddef>
+
 #include "core/isa.h"
 #include "cpu/kquants_avx512.h"
 
@@ -19,8 +21,14 @@ using namespace lowbit::cpu::avx512;
 //        (field j at bits 6j of bytes 4..9, resp. 10..15 of the block), which
 //        one byte permute and one multishift unpack, instead of the GGUF
 //        packing's scalar bit surgery.
-//   Q6_K ql as Q4_K's qs for the low 4 bits of z[k]; qh byte p holds the
-//        high 2 bits of z[k] byte p in bits 2k, 2k + 1. Scales and d as stored.
+//   Q6_K the 192 quant bytes (ql then qh) as three vectors V0..V2: byte p
+//        of Vk holds z[k] byte p (6 bits) in bits 0..5 and bits 2k, 2k + 1
+//        of z[3] byte p in bits 6, 7. z[0..2] are one AND each, z[3] three
+//        shifts, two bit-selects and an AND: 9 vector operations for the
+//        four vectors, where nibbles plus 2-bit fields took 17. From DRAM
+//        one Zen 5 core read 28-33 GB/s with those and 35-41 with these
+//        (docs/benchmarks.md): this kernel's arithmetic was its limit.
+//        Scales and d as stored.
 // Unpacking was the bound once weights stream at full speed: the GEMV loop
 // ran ~80 instructions per Q4_K row-block at ~6 per cycle.
 inline void store_nibble_pairs(uint8_t* out, const __m512i z[4]) {
@@ -41,25 +49,32 @@ inline void load_nibble_pairs(const uint8_t* in, __m512i z[4]) {
   z[3] = _mm512_and_si512(_mm512_srli_epi16(b, 4), low4);
 }
 
+// vpermb source bytes for lane g of the packed Q4_K header unpack: qword q
+// (lanes 2q, 2q + 1) takes the bytes from 4 + floor(3q / 2), where fields
+// 2q and 2q + 1 (bits 12q .. 12q + 11 past byte 4) start at bit 4 (q % 2).
+constexpr int32_t q4k_header_source(int g) {
+  const int first = 4 + 3 * (g / 2) / 2 + 4 * (g % 2);
+  int32_t dword = 0;
+  for (int i = 0; i < 4; ++i) dword |= int32_t(std::min(first + i, 15)) << (8 * i);  // bytes past 15 are never selected
+  return dword;
+}
+
 struct Q4_KPackedF {
   using Block = BlockQ4_K;
   static void load(const Block& b, KRow& r) {
     load_nibble_pairs(b.qs, r.z);
+    // The 16 6-bit fields (8 scales, 8 mins) as int32 lanes 0..15 in three
+    // operations, scaled by d (lanes 0..7) and dmin (8..15) in one multiply,
+    // then spread to the sub-block lanes (g -> field g / 2): 9 vector
+    // operations where two 16-lane conversions took 14.
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b));
-    // qwords 0, 1: bytes 4..11 (scales at bits 0..47); qwords 2, 3: bytes 10..15 (mins)
-    const __m256i spread = _mm256_permutexvar_epi8(
-        _mm256_setr_epi8(4, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11, 10, 11, 12, 13, 14, 15, 15, 15, 10, 11, 12, 13,
-                         14, 15, 15, 15),
-        _mm256_castsi128_si256(h));
-    const __m256i fields = _mm256_and_si256(
-        _mm256_multishift_epi64_epi8(_mm256_setr_epi8(0, 0, 6, 6, 12, 12, 18, 18, 24, 24, 30, 30, 36, 36, 42, 42, 0, 0, 6, 6,
-                                                      12, 12, 18, 18, 24, 24, 30, 30, 36, 36, 42, 42),
-                                     spread),
-        _mm256_set1_epi8(0x3F));
-    const __m128 dd = _mm_cvtph_ps(h);  // d, dmin
-    r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(fields))), _mm512_broadcastss_ps(dd));
-    r.md = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(fields, 1))),
-                         _mm512_broadcastss_ps(_mm_movehdup_ps(dd)));
+    const __m512i spread = _mm512_permutexvar_epi8(LANES(q4k_header_source(g)), _mm512_castsi128_si512(h));
+    const __m512i fields = _mm512_and_si512(
+        _mm512_multishift_epi64_epi8(LANES(4 * ((g / 2) % 2) + 6 * (g % 2)), spread), _mm512_set1_epi32(0x3F));
+    const __m512 d_dmin = _mm512_permutexvar_ps(LANES(g / 8), _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+    const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(fields), d_dmin);
+    r.sd = _mm512_permutexvar_ps(LANES(g / 2), scaled);
+    r.md = _mm512_permutexvar_ps(LANES(8 + g / 2), scaled);
   }
   static void pack(Block& b) {
     __m512i z[4];
@@ -80,26 +95,33 @@ struct Q4_KPackedF {
 
 struct Q6_KPackedF {
   using Block = BlockQ6_K;
+  static constexpr float kOffset = Q6_KF::kOffset;
+  // bits from a where mask is set, else from b (vpternlogd truth table of C ? A : B)
+  static __m512i select_bits(__m512i mask, __m512i a, __m512i b) { return _mm512_ternarylogic_epi32(a, b, mask, 0xE4); }
   static void load(const Block& b, KRow& r) {
-    load_nibble_pairs(b.ql, r.z);
-    const __m512i qh = _mm512_loadu_si512(b.qh), top2 = _mm512_set1_epi8(0x30);
-    // bits 2k, 2k + 1 of each byte -> bits 4, 5 (16-bit shifts; the mask drops what crosses bytes)
-    r.z[0] = _mm512_or_si512(r.z[0], _mm512_and_si512(_mm512_slli_epi16(qh, 4), top2));
-    r.z[1] = _mm512_or_si512(r.z[1], _mm512_and_si512(_mm512_slli_epi16(qh, 2), top2));
-    r.z[2] = _mm512_or_si512(r.z[2], _mm512_and_si512(qh, top2));
-    r.z[3] = _mm512_or_si512(r.z[3], _mm512_and_si512(_mm512_srli_epi16(qh, 2), top2));
+    static_assert(offsetof(Block, qh) == offsetof(Block, ql) + 128, "the three vectors are one run of 192 bytes");
+    const __m512i low6 = _mm512_set1_epi8(0x3F);
+    const __m512i v0 = _mm512_loadu_si512(b.ql), v1 = _mm512_loadu_si512(b.ql + 64), v2 = _mm512_loadu_si512(b.qh);
+    r.z[0] = _mm512_and_si512(v0, low6);
+    r.z[1] = _mm512_and_si512(v1, low6);
+    r.z[2] = _mm512_and_si512(v2, low6);
+    // 16-bit shifts bring the top two bits of each byte of Vk to bits 2k, 2k + 1
+    // (the bits above them are the next byte's, dropped by the selects and the AND)
+    const __m512i top01 = _mm512_srli_epi16(v0, 6), top23 = _mm512_srli_epi16(v1, 4), top45 = _mm512_srli_epi16(v2, 2);
+    const __m512i low4 = select_bits(_mm512_set1_epi8(0x03), top01, top23);
+    r.z[3] = _mm512_and_si512(select_bits(_mm512_set1_epi8(0x0F), low4, top45), low6);
     q6k_header(b, r);
   }
   static void pack(Block& b) {
     KRow r;
     Q6_KF::load(b, r);
-    store_nibble_pairs(b.ql, r.z);
-    __m512i qh = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k) {
-      const __m512i top = _mm512_and_si512(_mm512_srli_epi16(r.z[k], 4), _mm512_set1_epi8(3));
-      qh = _mm512_or_si512(qh, _mm512_and_si512(_mm512_slli_epi16(top, 2 * k), _mm512_set1_epi8(int8_t(3 << (2 * k)))));
+    const __m512i three = _mm512_set1_epi8(3);
+    uint8_t* out[3] = {b.ql, b.ql + 64, b.qh};
+    for (int k = 0; k < 3; ++k) {
+      // bits 2k, 2k + 1 of z[3] to bits 6, 7 (masked to 2 bits first, so the 16-bit shifts stay inside each byte)
+      const __m512i top = _mm512_and_si512(_mm512_srli_epi16(r.z[3], 2 * k), three);
+      _mm512_storeu_si512(out[k], _mm512_or_si512(r.z[k], _mm512_slli_epi16(top, 6)));
     }
-    _mm512_storeu_si512(b.qh, qh);
   }
 };
 

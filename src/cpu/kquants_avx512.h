@@ -8,10 +8,12 @@
 // 16g + 4k .. 16g + 4k + 3. Then vpdpbusd over the four vectors leaves in
 // lane g the whole integer dot of sub-block g, and the sub-block scales are
 // one float vector per super-block:
-//   acc += cvt(isum) * (SD * d_a)  -  MD * (d_a * bsums)
-// SD = d * scale(g) per lane; MD = dmin * min(g) for the min formats or
-// offset * SD for the offset formats (Q3_K 4, Q6_K 32, IQ4_XS 128, where the
-// weights are stored +offset as unsigned bytes). Sub-blocks of 32 (Q4_K,
+//   min formats (Q2_K, Q4_K, Q5_K):  acc += cvt(isum) * (SD * d_a) - MD * (d_a * bsums)
+//   offset formats (Q3_K, Q6_K, IQ4_XS: weights stored + offset 4, 32, 128
+//   as unsigned bytes, F::kOffset):   acc += SD * (cvt(isum) * d_a - offset * (d_a * bsums))
+// SD = d * scale(g) per lane, MD = dmin * min(g). The offset form is two
+// operations per row and block fewer (offset * d_a * bsums is per token) and
+// rounds once less. Sub-blocks of 32 (Q4_K,
 // Q5_K, IQ4_XS) are lanes 2j and 2j + 1 with the same scale.
 // Activations are rearranged once per matmul call into ActK records (same
 // values, interleaved order, bsums pre-scaled to float), so the per-(row,
@@ -77,8 +79,12 @@ inline void actk_from_q8k(const void* standard, void* out, int64_t n) {
 struct KRow {
   __m512i z[4];  // unsigned weights, interleaved
   __m512 sd;     // d * scale per lane
-  __m512 md;     // factor of d_a * bsum per lane
+  __m512 md;     // dmin * min per lane (min formats only)
 };
+
+// A format whose weights are stored + F::kOffset (no per-block minimum).
+template <class F>
+concept OffsetFormat = requires { F::kOffset; };
 
 // Lane constants v(g), g = 0..15, built at compile time (Lanes: simd_avx512.h).
 #define LANES(expr) ([] { static constexpr Lanes kL = make_lanes([](int g) { return int32_t(expr); }); return _mm512_load_si512(kL.v); }())
@@ -140,11 +146,11 @@ inline void q4k_header(const uint8_t* block, KRow& r) {
 inline void q6k_header(const BlockQ6_K& b, KRow& r) {
   const __m512i s = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
   r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(fp16(b.d)));
-  r.md = _mm512_mul_ps(r.sd, _mm512_set1_ps(32.0f));  // stored q = value + 32
 }
 
 struct Q6_KF {
   using Block = BlockQ6_K;
+  static constexpr float kOffset = 32.0f;  // stored q = value + 32
   static void load(const Block& b, KRow& r) {
     // ql: weight 16g + 4k + j -> dword 16(g/8) + 4(g%4) + k, nibble (g%8)/4
     // qh: dword 8(g/8) + 4(g%2) + k, bits 2((g%8)/2)
@@ -210,13 +216,20 @@ void rows_dot(const uint8_t* w, size_t w_stride, int64_t nb, const ActK* act, in
       const __m512i q0 = _mm512_load_si512(q), q1 = _mm512_load_si512(q + 1);
       const __m512i q2 = _mm512_load_si512(q + 2), q3 = _mm512_load_si512(q + 3);
       const __m512 da = _mm512_set1_ps(a.d), bs = _mm512_load_ps(a.b);
+      [[maybe_unused]] __m512 offset_bs;
+      if constexpr (OffsetFormat<F>) offset_bs = _mm512_mul_ps(bs, _mm512_set1_ps(F::kOffset));
       for (int r = 0; r < NR; ++r) {
         __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), row[r].z[0], q0);
         isum = _mm512_dpbusd_epi32(isum, row[r].z[1], q1);
         isum = _mm512_dpbusd_epi32(isum, row[r].z[2], q2);
         isum = _mm512_dpbusd_epi32(isum, row[r].z[3], q3);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(row[r].sd, da), acc[r][t]);
-        acc[r][t] = _mm512_fnmadd_ps(row[r].md, bs, acc[r][t]);
+        if constexpr (OffsetFormat<F>) {
+          const __m512 centred = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum), da, offset_bs);
+          acc[r][t] = _mm512_fmadd_ps(row[r].sd, centred, acc[r][t]);
+        } else {
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(row[r].sd, da), acc[r][t]);
+          acc[r][t] = _mm512_fnmadd_ps(row[r].md, bs, acc[r][t]);
+        }
       }
     }
   }
