@@ -15,11 +15,14 @@
 // last group is padded with zero activations (weights there are a repeat of
 // the row's last block, never read past the row).
 //
-// Packed Q8_0 layout (WeightLayout::Packed): the unpack, transpose and scale
-// gather are done once at load. Each full group of 16 blocks (544 bytes)
-// becomes its 8 interleaved vectors of unsigned quants (512 bytes, exactly as
-// load_group leaves them) followed by the 16 fp16 scales (32 bytes); a short
-// last group stays standard. Same size, same values, bit-identical results.
+// Packed layouts (WeightLayout::Packed) of Q8_0 and Q4_0: the unpack,
+// transpose and scale gather are done once at load. Each full group of 16
+// blocks becomes its 8 interleaved vectors of unsigned quants, exactly as
+// load_group leaves them, followed by the 16 fp16 scales (32 bytes): Q8_0 as
+// 8 x 64 bytes (544 in all), Q4_0 as 4 x 64 bytes of nibble pairs (vector 2j
+// in the low, 2j + 1 in the high nibble of byte p of the j-th; 288 in all).
+// A short last group stays standard. Same size, same values, bit-identical
+// results.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -131,29 +134,55 @@ inline void load_group(const typename F::Block* row, int64_t nb, int64_t gi, Gro
   if constexpr (F::kMin) r.m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16)));
 }
 
-// Bytes of one full group in the packed Q8_0 layout (= 16 standard blocks).
-constexpr size_t kPackedGroupBytes = kGroup * sizeof(BlockQ8_0);
-static_assert(kPackedGroupBytes == 8 * 64 + kGroup * sizeof(uint16_t));
+// The formats with a packed layout, and the bytes of one full group in it
+// (= 16 standard blocks): quant vectors, then the 16 fp16 scales.
+template <class F>
+constexpr bool kHasPacked = std::is_same_v<F, Q8_0F> || std::is_same_v<F, Q4_0F>;
+template <class F>
+constexpr size_t kPackedGroupBytes = kGroup * sizeof(typename F::Block);
+template <class F>
+constexpr size_t kPackedScalesAt = kPackedGroupBytes<F> - kGroup * sizeof(uint16_t);
+static_assert(kPackedScalesAt<Q8_0F> == 8 * 64 && kPackedScalesAt<Q4_0F> == 4 * 64);
 
-// Loads full group `gi` of a packed Q8_0 row.
-inline void load_packed_group(const BlockQ8_0* row, int64_t gi, GroupRow& r) {
-  const auto* g = reinterpret_cast<const uint8_t*>(row) + size_t(gi) * kPackedGroupBytes;
-  for (int k = 0; k < 8; ++k) r.v[k] = _mm512_loadu_si512(g + 64 * k);
-  r.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 512)));
+// Loads full group `gi` of a packed row.
+template <class F>
+inline void load_packed_group(const uint8_t* row, int64_t gi, GroupRow& r) {
+  static_assert(kHasPacked<F>);
+  const uint8_t* g = row + size_t(gi) * kPackedGroupBytes<F>;
+  if constexpr (std::is_same_v<F, Q8_0F>) {
+    for (int k = 0; k < 8; ++k) r.v[k] = _mm512_loadu_si512(g + 64 * k);
+  } else {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+      const __m512i pair = _mm512_loadu_si512(g + 64 * j);
+      r.v[2 * j] = _mm512_and_si512(pair, low4);
+      r.v[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(pair, 4), low4);
+    }
+  }
+  r.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedScalesAt<F>)));
 }
 
-void pack_rows_q8_0(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) {
+template <class F>
+void pack_rows(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) {
+  static_assert(kHasPacked<F>);
+  using Block = typename F::Block;
   const int64_t nb = n / QK;
   for (int64_t i = 0; i < n_rows; ++i) {
-    auto* row = reinterpret_cast<BlockQ8_0*>(rows + size_t(i) * row_stride);
+    auto* row = reinterpret_cast<Block*>(rows + size_t(i) * row_stride);
     for (int64_t gi = 0; gi < nb / kGroup; ++gi) {
       GroupRow r;
-      load_group<Q8_0F>(row, nb, gi, r);  // reads only this group's blocks
+      load_group<F>(row, nb, gi, r);  // reads only this group's blocks
       uint16_t d16[kGroup];
-      for (int b = 0; b < kGroup; ++b) d16[b] = row[gi * kGroup + b].d;
-      uint8_t* g = reinterpret_cast<uint8_t*>(row) + size_t(gi) * kPackedGroupBytes;
-      for (int k = 0; k < 8; ++k) _mm512_storeu_si512(g + 64 * k, r.v[k]);
-      std::memcpy(g + 512, d16, sizeof(d16));
+      for (int b = 0; b < kGroup; ++b) std::memcpy(&d16[b], &row[gi * kGroup + b].d, sizeof(uint16_t));
+      uint8_t* g = reinterpret_cast<uint8_t*>(row) + size_t(gi) * kPackedGroupBytes<F>;
+      if constexpr (std::is_same_v<F, Q8_0F>) {
+        for (int k = 0; k < 8; ++k) _mm512_storeu_si512(g + 64 * k, r.v[k]);
+      } else {
+        // quants < 16, so the 16-bit shift stays inside each byte
+        for (int j = 0; j < 4; ++j)
+          _mm512_storeu_si512(g + 64 * j, _mm512_or_si512(r.v[2 * j], _mm512_slli_epi16(r.v[2 * j + 1], 4)));
+      }
+      std::memcpy(g + kPackedScalesAt<F>, d16, sizeof(d16));
     }
   }
 }
@@ -213,11 +242,11 @@ inline void dot_group_tokens(const GroupRow& r, const ActQ* act, int64_t stride,
 
 // One weight row against NT tokens (token t's groups at act + t * stride).
 // stream: the row is one of a run read from memory (decode): prefetch ahead.
-// Packed: the row's full groups are in the packed Q8_0 layout.
+// Packed: the row's full groups are in the packed layout.
 template <class F, int NT, bool Packed = false>
 void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t stride, float* out,
              bool stream = false) {
-  static_assert(!Packed || std::is_same_v<F, Q8_0F>);
+  static_assert(!Packed || kHasPacked<F>);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t groups = (nb + kGroup - 1) / kGroup;
@@ -232,10 +261,12 @@ void row_dot(const typename F::Block* row, int64_t nb, const ActQ* act, int64_t 
       prefetch_ahead(plan, row + gi * kGroup, kGroupBytes);
       kick.at(row + gi * kGroup);
     }
-    if (Packed && gi < nb / kGroup)
-      load_packed_group(reinterpret_cast<const BlockQ8_0*>(row), gi, r);
-    else
+    if constexpr (Packed) {
+      if (gi < nb / kGroup) load_packed_group<F>(reinterpret_cast<const uint8_t*>(row), gi, r);
+      else load_group<F>(row, nb, gi, r);
+    } else {
       load_group<F>(row, nb, gi, r);
+    }
     dot_group_tokens<F, NT>(r, act, stride, gi, acc);
   }
   // unrolled: keeps acc in registers (see vec_dot_avx512.cpp)
@@ -295,8 +326,8 @@ void row_pair_groups_packed(const BlockQ8_0* row0, const BlockQ8_0* row1, int64_
   }
   const int64_t full = nb / kGroup;
   for (int64_t gi = g_begin; gi < std::min(g_end, full); ++gi) {
-    const auto* g0 = reinterpret_cast<const uint8_t*>(row0) + size_t(gi) * kPackedGroupBytes;
-    const auto* g1 = reinterpret_cast<const uint8_t*>(row1) + size_t(gi) * kPackedGroupBytes;
+    const auto* g0 = reinterpret_cast<const uint8_t*>(row0) + size_t(gi) * kPackedGroupBytes<Q8_0F>;
+    const auto* g1 = reinterpret_cast<const uint8_t*>(row1) + size_t(gi) * kPackedGroupBytes<Q8_0F>;
     __m512i s0[NT], s1[NT];
     for (int t = 0; t < NT; ++t) s0[t] = s1[t] = _mm512_load_si512(act[t * stride + gi].extra);
     for (int k = 0; k < 8; ++k) {
@@ -358,15 +389,15 @@ void pair_tile_packed(const uint8_t* w, size_t w_stride, int64_t n_rows, int64_t
       for (int i = 0; i < 2; ++i) y[t * y_stride + 2 * p + i] = hsum(acc_store[size_t(p * 2 * NT + i * NT + t)].v);
 }
 
-// Decode of packed Q8_0 (one token): the tile's rows are one run of
+// Decode of a packed layout (one token): the tile's rows are one run of
 // addresses, read in one loop with the group's products inline, each line
 // prefetched once (LineStream) and the page kick carried from row to row.
-// The same arithmetic as row_dot<Q8_0F, 1, true>, so bit-identical; written
+// The same arithmetic as row_dot<F, 1, true>, so bit-identical; written
 // out because that generic version (a call, a plan lookup and a fresh
 // PageKick per row, per-group prefetch_ahead) streamed 12-18% slower from
-// DRAM on Zen 5 (docs/benchmarks.md).
-void stream_rows_packed_q8_0(int64_t nb, const uint8_t* w, size_t w_stride, int64_t n_rows, const ActQ* act,
-                             float* y) {
+// DRAM on Zen 5 (Q8_0, docs/benchmarks.md).
+template <class F>
+void stream_rows_packed(int64_t nb, const uint8_t* w, size_t w_stride, int64_t n_rows, const ActQ* act, float* y) {
   const int64_t full = nb / kGroup;
   PageKick kick;
   LineStream ahead(stream_prefetch(), w);
@@ -374,25 +405,32 @@ void stream_rows_packed_q8_0(int64_t nb, const uint8_t* w, size_t w_stride, int6
     const uint8_t* row = w + size_t(r) * w_stride;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t gi = 0; gi < full; ++gi) {
-      const uint8_t* g = row + size_t(gi) * kPackedGroupBytes;
-      ahead.through(g + kPackedGroupBytes);
+      const uint8_t* g = row + size_t(gi) * kPackedGroupBytes<F>;
+      ahead.through(g + kPackedGroupBytes<F>);
       kick.at(g);
-      __m512i v[8];
-      for (int k = 0; k < 8; ++k) v[k] = _mm512_loadu_si512(g + 64 * k);
-      const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 512)));
+      GroupRow group;
+      load_packed_group<F>(row, gi, group);
       __m512i isum = _mm512_load_si512(act[gi].extra);
 #pragma GCC unroll 8
-      for (int k = 0; k < 8; ++k) isum = _mm512_dpbusd_epi32(isum, v[k], _mm512_load_si512(act[gi].q + 64 * k));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_load_ps(act[gi].d)), acc);
+      for (int k = 0; k < 8; ++k) isum = _mm512_dpbusd_epi32(isum, group.v[k], _mm512_load_si512(act[gi].q + 64 * k));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(group.d, _mm512_load_ps(act[gi].d)), acc);
     }
     if (full * kGroup < nb) {  // short last group, standard layout
       ahead.through(row + w_stride);
       GroupRow last;
-      load_group<Q8_0F>(reinterpret_cast<const BlockQ8_0*>(row), nb, full, last);
-      dot_group_tokens<Q8_0F, 1>(last, act, 0, full, &acc);
+      load_group<F>(reinterpret_cast<const typename F::Block*>(row), nb, full, last);
+      dot_group_tokens<F, 1>(last, act, 0, full, &acc);
     }
     y[r] = hsum(acc);
   }
+}
+
+// Packed Q4_0 tile: one-token calls stream the rows, others take them one
+// at a time, up to kTokenGroup tokens per pass.
+void tile_packed_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,
+                      size_t a_stride, int64_t n_tok, float* y, int64_t y_stride) {
+  if (n_tok == 1) return stream_rows_packed<Q4_0F>(n / QK, w, w_stride, n_rows, reinterpret_cast<const ActQ*>(a), y);
+  tile<Q4_0F, true>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 // Packed Q8_0 tile: one-token calls stream the rows (above), two-token ones
@@ -400,8 +438,7 @@ void stream_rows_packed_q8_0(int64_t nb, const uint8_t* w, size_t w_stride, int6
 // kPairTokenGroup tokens per pass.
 void tile_packed_q8_0(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,
                       size_t a_stride, int64_t n_tok, float* y, int64_t y_stride) {
-  if (n_tok == 1)
-    return stream_rows_packed_q8_0(n / QK, w, w_stride, n_rows, reinterpret_cast<const ActQ*>(a), y);
+  if (n_tok == 1) return stream_rows_packed<Q8_0F>(n / QK, w, w_stride, n_rows, reinterpret_cast<const ActQ*>(a), y);
   if (n_tok <= 2) return tile<Q8_0F, true>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
   const int64_t nb = n / QK;
   const int64_t stride = int64_t(a_stride / sizeof(ActQ));
@@ -442,11 +479,12 @@ const DotKernel* avx512_q32_kernel(GgmlType weight) {
   using T = GgmlType;
 #define LOWBIT_K(TYPE, F) {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>}
   static const DotKernel kTable[] = {
-      LOWBIT_K(Q4_0, Q4_0F),
+      {T::Q4_0, T::Q8_0, &vec_dot<Q4_0F>, &tile<Q4_0F>, &actq_bytes, &actq_from_q8_0<Q4_0F>, &pack_rows<Q4_0F>,
+       &tile_packed_q4_0},
       LOWBIT_K(Q4_1, Q4_1F),
       LOWBIT_K(Q5_0, Q5_0F),
       LOWBIT_K(Q5_1, Q5_1F),
-      {T::Q8_0, T::Q8_0, &vec_dot<Q8_0F>, &tile<Q8_0F>, &actq_bytes, &actq_from_q8_0<Q8_0F>, &pack_rows_q8_0,
+      {T::Q8_0, T::Q8_0, &vec_dot<Q8_0F>, &tile<Q8_0F>, &actq_bytes, &actq_from_q8_0<Q8_0F>, &pack_rows<Q8_0F>,
        &tile_packed_q8_0},
       LOWBIT_K(IQ4_NL, IQ4_NLF)};
 #undef LOWBIT_K

@@ -101,6 +101,7 @@ TEST(Matmul, AllFormatsAllIsasMatchDouble) {
     // Q8_0 prefill splits rows into passes of 4 groups of 16 blocks: 83
     // blocks are 5 full groups (two passes) and a short one; 21 rows, odd.
     check_matmul(GgmlType::Q8_0, 32 * 83, 21, 13, rng);
+    check_matmul(GgmlType::Q4_0, 32 * 83, 21, 13, rng);
     for (int64_t n_in : {512, 1536}) check_matmul(GgmlType::Q8_0, n_in, 40, 64, rng);  // whole groups only
   }
 }
@@ -122,6 +123,7 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
       {{GgmlType::Q4_K, 37, true}, {GgmlType::Q6_K, 53, false}, {GgmlType::Q4_K, 3, false}},
       {{GgmlType::Q8_0, 40, false}, {GgmlType::Q4_K, 21, true}, {GgmlType::Q8_K, 5, false},
        {GgmlType::BF16, 9, false}, {GgmlType::Q4_0, 0, false}, {GgmlType::Q5_0, 17, false}},
+      {{GgmlType::Q4_0, 32, true}, {GgmlType::Q8_0, 17, true}, {GgmlType::Q4_0, 5, false}},
   };
   for (Isa isa : supported_isas()) {
     for (int threads : {1, 2}) {
@@ -173,34 +175,38 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
   EXPECT_THROW(matmul_same_input(mixed, x.data(), 1), Error);
 }
 
-// A token's Q8_0 product must not depend on how many tokens share the call:
+// A token's product must not depend on how many tokens share the call:
 // decode (one token) and prefill (AMX tiles of 16 tokens, row pairs of 6,
-// ...) take different kernels, which must accumulate in the same order.
-TEST(Matmul, Q8_0TokenResultDoesNotDependOnBatch) {
+// rows of 8 tokens, ...) take different kernels, which must accumulate in
+// the same order. Q8_0 and Q4_0 have the most of them (packed layouts).
+TEST(Matmul, TokenResultDoesNotDependOnBatch) {
   Restore restore;
   std::mt19937 rng(17);
   const int64_t n_in = 32 * 83, n_out = 37, n_tok = 21;
-  std::vector<uint8_t> w;
-  for (int64_t o = 0; o < n_out; ++o) {
-    auto row = test::random_weight_row(GgmlType::Q8_0, n_in, rng, 0.0f);
-    w.insert(w.end(), row.begin(), row.end());
-  }
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(size_t(n_in * n_tok));
-  for (auto& v : x) v = normal(rng);
-  for (Isa isa : supported_isas()) {
-    set_active_isa(isa);
-    for (bool pack : {false, true}) {
-      std::vector<uint8_t> bytes = w;
-      WeightMatrix m{GgmlType::Q8_0, n_in, n_out, bytes.data(), row_bytes(GgmlType::Q8_0, n_in)};
-      if (pack && !pack_for_matmul(m, bytes.data())) continue;
-      std::vector<float> all(size_t(n_out * n_tok), NAN), one(size_t(n_out), NAN);
-      matmul(m, x.data(), n_tok, all.data());
-      for (int64_t t = 0; t < n_tok; ++t) {
-        matmul(m, x.data() + t * n_in, 1, one.data());
-        for (int64_t o = 0; o < n_out; ++o)
-          ASSERT_EQ(one[size_t(o)], all[size_t(t * n_out + o)])
-              << isa_name(isa) << (pack ? " packed" : " standard") << ": token " << t << " row " << o;
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    std::vector<uint8_t> w;
+    for (int64_t o = 0; o < n_out; ++o) {
+      auto row = test::random_weight_row(type, n_in, rng, 0.0f);
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(size_t(n_in * n_tok));
+    for (auto& v : x) v = normal(rng);
+    for (Isa isa : supported_isas()) {
+      set_active_isa(isa);
+      for (bool pack : {false, true}) {
+        std::vector<uint8_t> bytes = w;
+        WeightMatrix m{type, n_in, n_out, bytes.data(), row_bytes(type, n_in)};
+        if (pack && !pack_for_matmul(m, bytes.data())) continue;
+        std::vector<float> all(size_t(n_out * n_tok), NAN), one(size_t(n_out), NAN);
+        matmul(m, x.data(), n_tok, all.data());
+        for (int64_t t = 0; t < n_tok; ++t) {
+          matmul(m, x.data() + t * n_in, 1, one.data());
+          for (int64_t o = 0; o < n_out; ++o)
+            ASSERT_EQ(one[size_t(o)], all[size_t(t * n_out + o)])
+                << type_name(type) << " " << isa_name(isa) << (pack ? " packed" : " standard") << ": token " << t
+                << " row " << o;
+        }
       }
     }
   }
