@@ -15,14 +15,15 @@
 // last group is padded with zero activations (weights there are a repeat of
 // the row's last block, never read past the row).
 //
-// Packed layouts (WeightLayout::Packed) of Q8_0 and Q4_0: the unpack,
-// transpose and scale gather are done once at load. Each full group of 16
-// blocks becomes its 8 interleaved vectors of unsigned quants, exactly as
-// load_group leaves them, followed by the 16 fp16 scales (32 bytes): Q8_0 as
-// 8 x 64 bytes (544 in all), Q4_0 as 4 x 64 bytes of nibble pairs (vector 2j
-// in the low, 2j + 1 in the high nibble of byte p of the j-th; 288 in all).
-// A short last group stays standard. Same size, same values, bit-identical
-// results.
+// Packed layouts (WeightLayout::Packed) of Q8_0, Q4_0, Q4_1 and IQ4_NL: the
+// unpack, transpose and scale gather are done once at load. Each full group
+// of 16 blocks becomes its 8 interleaved vectors of quants, exactly as
+// load_group leaves them, followed by the 16 fp16 scales (32 bytes) and, for
+// Q4_1, the 16 fp16 mins: Q8_0 as 8 x 64 bytes of unsigned quants (544 in
+// all), the nibble formats as 4 x 64 bytes of nibble pairs (vector 2j in the
+// low, 2j + 1 in the high nibble of byte p of the j-th; IQ4_NL keeps its
+// table indices). A short last group stays standard. Same size, same values,
+// bit-identical results.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -61,26 +62,34 @@ struct Q8_0F {
   using Block = BlockQ8_0;
   static constexpr int kOffset = 128;
   static constexpr bool kMin = false;
+  static constexpr bool kNibbles = false;
   static __m512i unpack(const Block* a, const Block* b) {
     return _mm512_xor_si512(concat32(a->qs, b->qs), _mm512_set1_epi8(int8_t(0x80)));
   }
 };
+// The nibble formats (kNibbles: Q4_0, Q4_1, IQ4_NL) map each 4-bit field to
+// its unsigned quant with values(), also after the transpose (per byte).
 struct Q4_0F {
   using Block = BlockQ4_0;
   static constexpr int kOffset = 8;
   static constexpr bool kMin = false;
+  static constexpr bool kNibbles = true;
+  static __m512i values(__m512i nibbles) { return nibbles; }
   static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
 };
 struct Q4_1F {
   using Block = BlockQ4_1;
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
+  static constexpr bool kNibbles = true;
+  static __m512i values(__m512i nibbles) { return nibbles; }
   static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
 };
 struct Q5_0F {
   using Block = BlockQ5_0;
   static constexpr int kOffset = 16;
   static constexpr bool kMin = false;
+  static constexpr bool kNibbles = false;
   static __m512i unpack(const Block* a, const Block* b) {
     return add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh);
   }
@@ -89,6 +98,7 @@ struct Q5_1F {
   using Block = BlockQ5_1;
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
+  static constexpr bool kNibbles = false;
   static __m512i unpack(const Block* a, const Block* b) {
     return add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh);
   }
@@ -97,12 +107,22 @@ struct IQ4_NLF {
   using Block = BlockIQ4_NL;
   static constexpr int kOffset = 128;
   static constexpr bool kMin = false;
-  static __m512i unpack(const Block* a, const Block* b) {
+  static constexpr bool kNibbles = true;
+  static __m512i values(__m512i nibbles) {
     // kvalues + 128 as unsigned bytes, looked up per nibble
     const __m512i table = _mm512_broadcast_i32x4(
         _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
-    return _mm512_shuffle_epi8(table, unpack_nibbles_2x16(a->qs, b->qs));
+    return _mm512_shuffle_epi8(table, nibbles);
   }
+  static __m512i unpack(const Block* a, const Block* b) { return values(unpack_nibbles_2x16(a->qs, b->qs)); }
+};
+
+// A nibble format's blocks with the raw 4-bit fields as quants (for packing).
+template <class F>
+struct RawNibbles {
+  using Block = typename F::Block;
+  static constexpr bool kMin = F::kMin;
+  static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
 };
 
 struct GroupRow {
@@ -134,32 +154,40 @@ inline void load_group(const typename F::Block* row, int64_t nb, int64_t gi, Gro
   if constexpr (F::kMin) r.m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16)));
 }
 
-// The formats with a packed layout, and the bytes of one full group in it
-// (= 16 standard blocks): quant vectors, then the 16 fp16 scales.
+// The formats with a packed layout; the bytes of one full group in it (= 16
+// standard blocks): quant vectors, the 16 fp16 scales, the 16 fp16 mins (kMin).
 template <class F>
-constexpr bool kHasPacked = std::is_same_v<F, Q8_0F> || std::is_same_v<F, Q4_0F>;
+constexpr bool kHasPacked = std::is_same_v<F, Q8_0F> || F::kNibbles;
 template <class F>
 constexpr size_t kPackedGroupBytes = kGroup * sizeof(typename F::Block);
 template <class F>
-constexpr size_t kPackedScalesAt = kPackedGroupBytes<F> - kGroup * sizeof(uint16_t);
-static_assert(kPackedScalesAt<Q8_0F> == 8 * 64 && kPackedScalesAt<Q4_0F> == 4 * 64);
+constexpr size_t kPackedScalesAt = F::kNibbles ? 4 * 64 : 8 * 64;
+static_assert(kPackedGroupBytes<Q8_0F> == kPackedScalesAt<Q8_0F> + 32);
+static_assert(kPackedGroupBytes<Q4_0F> == kPackedScalesAt<Q4_0F> + 32);
+static_assert(kPackedGroupBytes<Q4_1F> == kPackedScalesAt<Q4_1F> + 64);
+static_assert(kPackedGroupBytes<IQ4_NLF> == kPackedScalesAt<IQ4_NLF> + 32);
+
+inline __m512 load_fp16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
 
 // Loads full group `gi` of a packed row.
 template <class F>
 inline void load_packed_group(const uint8_t* row, int64_t gi, GroupRow& r) {
   static_assert(kHasPacked<F>);
   const uint8_t* g = row + size_t(gi) * kPackedGroupBytes<F>;
-  if constexpr (std::is_same_v<F, Q8_0F>) {
-    for (int k = 0; k < 8; ++k) r.v[k] = _mm512_loadu_si512(g + 64 * k);
-  } else {
+  if constexpr (F::kNibbles) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int j = 0; j < 4; ++j) {
       const __m512i pair = _mm512_loadu_si512(g + 64 * j);
-      r.v[2 * j] = _mm512_and_si512(pair, low4);
-      r.v[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(pair, 4), low4);
+      r.v[2 * j] = F::values(_mm512_and_si512(pair, low4));
+      r.v[2 * j + 1] = F::values(_mm512_and_si512(_mm512_srli_epi16(pair, 4), low4));
     }
+  } else {
+    for (int k = 0; k < 8; ++k) r.v[k] = _mm512_loadu_si512(g + 64 * k);
   }
-  r.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedScalesAt<F>)));
+  r.d = load_fp16x16(g + kPackedScalesAt<F>);
+  if constexpr (F::kMin) r.m = load_fp16x16(g + kPackedScalesAt<F> + 32);
 }
 
 template <class F>
@@ -171,18 +199,24 @@ void pack_rows(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) {
     auto* row = reinterpret_cast<Block*>(rows + size_t(i) * row_stride);
     for (int64_t gi = 0; gi < nb / kGroup; ++gi) {
       GroupRow r;
-      load_group<F>(row, nb, gi, r);  // reads only this group's blocks
-      uint16_t d16[kGroup];
-      for (int b = 0; b < kGroup; ++b) std::memcpy(&d16[b], &row[gi * kGroup + b].d, sizeof(uint16_t));
+      uint16_t d16[kGroup], m16[kGroup] = {};
+      for (int b = 0; b < kGroup; ++b) {
+        std::memcpy(&d16[b], &row[gi * kGroup + b].d, sizeof(uint16_t));
+        if constexpr (F::kMin) std::memcpy(&m16[b], &row[gi * kGroup + b].m, sizeof(uint16_t));
+      }
       uint8_t* g = reinterpret_cast<uint8_t*>(row) + size_t(gi) * kPackedGroupBytes<F>;
-      if constexpr (std::is_same_v<F, Q8_0F>) {
-        for (int k = 0; k < 8; ++k) _mm512_storeu_si512(g + 64 * k, r.v[k]);
-      } else {
-        // quants < 16, so the 16-bit shift stays inside each byte
+      // load_group reads only this group's blocks, so the group is rewritten in place
+      if constexpr (F::kNibbles) {
+        load_group<RawNibbles<F>>(row, nb, gi, r);
+        // fields < 16, so the 16-bit shift stays inside each byte
         for (int j = 0; j < 4; ++j)
           _mm512_storeu_si512(g + 64 * j, _mm512_or_si512(r.v[2 * j], _mm512_slli_epi16(r.v[2 * j + 1], 4)));
+      } else {
+        load_group<F>(row, nb, gi, r);
+        for (int k = 0; k < 8; ++k) _mm512_storeu_si512(g + 64 * k, r.v[k]);
       }
       std::memcpy(g + kPackedScalesAt<F>, d16, sizeof(d16));
+      if constexpr (F::kMin) std::memcpy(g + kPackedScalesAt<F> + 32, m16, sizeof(m16));
     }
   }
 }
@@ -410,10 +444,7 @@ void stream_rows_packed(int64_t nb, const uint8_t* w, size_t w_stride, int64_t n
       kick.at(g);
       GroupRow group;
       load_packed_group<F>(row, gi, group);
-      __m512i isum = _mm512_load_si512(act[gi].extra);
-#pragma GCC unroll 8
-      for (int k = 0; k < 8; ++k) isum = _mm512_dpbusd_epi32(isum, group.v[k], _mm512_load_si512(act[gi].q + 64 * k));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(group.d, _mm512_load_ps(act[gi].d)), acc);
+      dot_group_tokens<F, 1>(group, act, 0, gi, &acc);
     }
     if (full * kGroup < nb) {  // short last group, standard layout
       ahead.through(row + w_stride);
@@ -425,12 +456,13 @@ void stream_rows_packed(int64_t nb, const uint8_t* w, size_t w_stride, int64_t n
   }
 }
 
-// Packed Q4_0 tile: one-token calls stream the rows, others take them one
-// at a time, up to kTokenGroup tokens per pass.
-void tile_packed_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,
-                      size_t a_stride, int64_t n_tok, float* y, int64_t y_stride) {
-  if (n_tok == 1) return stream_rows_packed<Q4_0F>(n / QK, w, w_stride, n_rows, reinterpret_cast<const ActQ*>(a), y);
-  tile<Q4_0F, true>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
+// Packed nibble-format tile: one-token calls stream the rows, others take
+// them one at a time, up to kTokenGroup tokens per pass.
+template <class F>
+void tile_packed_nibbles(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,
+                         size_t a_stride, int64_t n_tok, float* y, int64_t y_stride) {
+  if (n_tok == 1) return stream_rows_packed<F>(n / QK, w, w_stride, n_rows, reinterpret_cast<const ActQ*>(a), y);
+  tile<F, true>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 // Packed Q8_0 tile: one-token calls stream the rows (above), two-token ones
@@ -478,16 +510,18 @@ float vec_dot(int64_t n, const void* w, const void* a) {
 const DotKernel* avx512_q32_kernel(GgmlType weight) {
   using T = GgmlType;
 #define LOWBIT_K(TYPE, F) {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>}
+#define LOWBIT_K_PACKED(TYPE, F) \
+  {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>, &pack_rows<F>, &tile_packed_nibbles<F>}
   static const DotKernel kTable[] = {
-      {T::Q4_0, T::Q8_0, &vec_dot<Q4_0F>, &tile<Q4_0F>, &actq_bytes, &actq_from_q8_0<Q4_0F>, &pack_rows<Q4_0F>,
-       &tile_packed_q4_0},
-      LOWBIT_K(Q4_1, Q4_1F),
+      LOWBIT_K_PACKED(Q4_0, Q4_0F),
+      LOWBIT_K_PACKED(Q4_1, Q4_1F),
       LOWBIT_K(Q5_0, Q5_0F),
       LOWBIT_K(Q5_1, Q5_1F),
       {T::Q8_0, T::Q8_0, &vec_dot<Q8_0F>, &tile<Q8_0F>, &actq_bytes, &actq_from_q8_0<Q8_0F>, &pack_rows<Q8_0F>,
        &tile_packed_q8_0},
-      LOWBIT_K(IQ4_NL, IQ4_NLF)};
+      LOWBIT_K_PACKED(IQ4_NL, IQ4_NLF)};
 #undef LOWBIT_K
+#undef LOWBIT_K_PACKED
   return find_in_table(kTable, weight);
 }
 

@@ -123,7 +123,7 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
       {{GgmlType::Q4_K, 37, true}, {GgmlType::Q6_K, 53, false}, {GgmlType::Q4_K, 3, false}},
       {{GgmlType::Q8_0, 40, false}, {GgmlType::Q4_K, 21, true}, {GgmlType::Q8_K, 5, false},
        {GgmlType::BF16, 9, false}, {GgmlType::Q4_0, 0, false}, {GgmlType::Q5_0, 17, false}},
-      {{GgmlType::Q4_0, 32, true}, {GgmlType::Q8_0, 17, true}, {GgmlType::Q4_0, 5, false}},
+      {{GgmlType::Q4_0, 32, true}, {GgmlType::Q8_0, 17, true}, {GgmlType::Q4_1, 16, true}, {GgmlType::IQ4_NL, 5, true}},
   };
   for (Isa isa : supported_isas()) {
     for (int threads : {1, 2}) {
@@ -178,12 +178,12 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
 // A token's product must not depend on how many tokens share the call:
 // decode (one token) and prefill (AMX tiles of 16 tokens, row pairs of 6,
 // rows of 8 tokens, ...) take different kernels, which must accumulate in
-// the same order. Q8_0 and Q4_0 have the most of them (packed layouts).
+// the same order. The formats with packed layouts have the most of them.
 TEST(Matmul, TokenResultDoesNotDependOnBatch) {
   Restore restore;
   std::mt19937 rng(17);
   const int64_t n_in = 32 * 83, n_out = 37, n_tok = 21;
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::IQ4_NL}) {
     std::vector<uint8_t> w;
     for (int64_t o = 0; o < n_out; ++o) {
       auto row = test::random_weight_row(type, n_in, rng, 0.0f);
