@@ -15,15 +15,15 @@
 // last group is padded with zero activations (weights there are a repeat of
 // the row's last block, never read past the row).
 //
-// Packed layouts (WeightLayout::Packed) of Q8_0, Q4_0, Q4_1 and IQ4_NL: the
-// unpack, transpose and scale gather are done once at load. Each full group
-// of 16 blocks becomes its 8 interleaved vectors of quants, exactly as
-// load_group leaves them, followed by the 16 fp16 scales (32 bytes) and, for
-// Q4_1, the 16 fp16 mins: Q8_0 as 8 x 64 bytes of unsigned quants (544 in
-// all), the nibble formats as 4 x 64 bytes of nibble pairs (vector 2j in the
-// low, 2j + 1 in the high nibble of byte p of the j-th; IQ4_NL keeps its
-// table indices). A short last group stays standard. Same size, same values,
-// bit-identical results.
+// Packed layouts (WeightLayout::Packed) of every format here: the unpack,
+// transpose and scale gather are done once at load. Each full group of 16
+// blocks becomes its 8 interleaved vectors of quants, exactly as load_group
+// leaves them, followed by the 16 fp16 scales (32 bytes) and, for Q4_1/Q5_1,
+// the 16 fp16 mins: Q8_0 as 8 x 64 bytes of unsigned quants (544 in all),
+// the others as 4 x 64 bytes of nibble pairs (vector 2j in the low, 2j + 1
+// in the high nibble of byte p of the j-th; IQ4_NL keeps its table indices),
+// Q5_0/Q5_1 then 8 x 64 bits of fifth bits. A short last group stays
+// standard. Same size, same values, bit-identical results.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -63,17 +63,20 @@ struct Q8_0F {
   static constexpr int kOffset = 128;
   static constexpr bool kMin = false;
   static constexpr bool kNibbles = false;
+  static constexpr bool kFifthBit = false;
   static __m512i unpack(const Block* a, const Block* b) {
     return _mm512_xor_si512(concat32(a->qs, b->qs), _mm512_set1_epi8(int8_t(0x80)));
   }
 };
-// The nibble formats (kNibbles: Q4_0, Q4_1, IQ4_NL) map each 4-bit field to
-// its unsigned quant with values(), also after the transpose (per byte).
+// The nibble formats (kNibbles: Q4_0, Q4_1, IQ4_NL, and Q5_0, Q5_1 with a
+// fifth bit, kFifthBit) map each 4-bit field to its unsigned quant with
+// values(), also after the transpose (per byte).
 struct Q4_0F {
   using Block = BlockQ4_0;
   static constexpr int kOffset = 8;
   static constexpr bool kMin = false;
   static constexpr bool kNibbles = true;
+  static constexpr bool kFifthBit = false;
   static __m512i values(__m512i nibbles) { return nibbles; }
   static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
 };
@@ -82,6 +85,7 @@ struct Q4_1F {
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
   static constexpr bool kNibbles = true;
+  static constexpr bool kFifthBit = false;
   static __m512i values(__m512i nibbles) { return nibbles; }
   static __m512i unpack(const Block* a, const Block* b) { return unpack_nibbles_2x16(a->qs, b->qs); }
 };
@@ -89,7 +93,9 @@ struct Q5_0F {
   using Block = BlockQ5_0;
   static constexpr int kOffset = 16;
   static constexpr bool kMin = false;
-  static constexpr bool kNibbles = false;
+  static constexpr bool kNibbles = true;
+  static constexpr bool kFifthBit = true;
+  static __m512i values(__m512i nibbles) { return nibbles; }
   static __m512i unpack(const Block* a, const Block* b) {
     return add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh);
   }
@@ -98,7 +104,9 @@ struct Q5_1F {
   using Block = BlockQ5_1;
   static constexpr int kOffset = 0;
   static constexpr bool kMin = true;
-  static constexpr bool kNibbles = false;
+  static constexpr bool kNibbles = true;
+  static constexpr bool kFifthBit = true;
+  static __m512i values(__m512i nibbles) { return nibbles; }
   static __m512i unpack(const Block* a, const Block* b) {
     return add_fifth_bit(unpack_nibbles_2x16(a->qs, b->qs), a->qh, b->qh);
   }
@@ -108,6 +116,7 @@ struct IQ4_NLF {
   static constexpr int kOffset = 128;
   static constexpr bool kMin = false;
   static constexpr bool kNibbles = true;
+  static constexpr bool kFifthBit = false;
   static __m512i values(__m512i nibbles) {
     // kvalues + 128 as unsigned bytes, looked up per nibble
     const __m512i table = _mm512_broadcast_i32x4(
@@ -155,16 +164,20 @@ inline void load_group(const typename F::Block* row, int64_t nb, int64_t gi, Gro
 }
 
 // The formats with a packed layout; the bytes of one full group in it (= 16
-// standard blocks): quant vectors, the 16 fp16 scales, the 16 fp16 mins (kMin).
+// standard blocks): quant vectors, the fifth-bit masks (kFifthBit: 8 x 64
+// bits, bit p of mask k = bit 4 of vector k byte p), the 16 fp16 scales, the
+// 16 fp16 mins (kMin).
 template <class F>
 constexpr bool kHasPacked = std::is_same_v<F, Q8_0F> || F::kNibbles;
 template <class F>
 constexpr size_t kPackedGroupBytes = kGroup * sizeof(typename F::Block);
 template <class F>
-constexpr size_t kPackedScalesAt = F::kNibbles ? 4 * 64 : 8 * 64;
+constexpr size_t kPackedScalesAt = F::kNibbles ? 4 * 64 + (F::kFifthBit ? 64 : 0) : 8 * 64;
 static_assert(kPackedGroupBytes<Q8_0F> == kPackedScalesAt<Q8_0F> + 32);
 static_assert(kPackedGroupBytes<Q4_0F> == kPackedScalesAt<Q4_0F> + 32);
 static_assert(kPackedGroupBytes<Q4_1F> == kPackedScalesAt<Q4_1F> + 64);
+static_assert(kPackedGroupBytes<Q5_0F> == kPackedScalesAt<Q5_0F> + 32);
+static_assert(kPackedGroupBytes<Q5_1F> == kPackedScalesAt<Q5_1F> + 64);
 static_assert(kPackedGroupBytes<IQ4_NLF> == kPackedScalesAt<IQ4_NLF> + 32);
 
 inline __m512 load_fp16x16(const uint8_t* p) {
@@ -183,6 +196,9 @@ inline void load_packed_group(const uint8_t* row, int64_t gi, GroupRow& r) {
       r.v[2 * j] = F::values(_mm512_and_si512(pair, low4));
       r.v[2 * j + 1] = F::values(_mm512_and_si512(_mm512_srli_epi16(pair, 4), low4));
     }
+    if constexpr (F::kFifthBit)
+      for (int k = 0; k < 8; ++k)
+        r.v[k] = _mm512_mask_add_epi8(r.v[k], _cvtu64_mask64(load_u64(g + 256 + 8 * k)), r.v[k], _mm512_set1_epi8(0x10));
   } else {
     for (int k = 0; k < 8; ++k) r.v[k] = _mm512_loadu_si512(g + 64 * k);
   }
@@ -207,10 +223,19 @@ void pack_rows(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) {
       uint8_t* g = reinterpret_cast<uint8_t*>(row) + size_t(gi) * kPackedGroupBytes<F>;
       // load_group reads only this group's blocks, so the group is rewritten in place
       if constexpr (F::kNibbles) {
-        load_group<RawNibbles<F>>(row, nb, gi, r);
+        // IQ4_NL: the table indices; Q5_0/Q5_1: values 0..31, split below
+        if constexpr (F::kFifthBit) load_group<F>(row, nb, gi, r);
+        else load_group<RawNibbles<F>>(row, nb, gi, r);
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
         // fields < 16, so the 16-bit shift stays inside each byte
         for (int j = 0; j < 4; ++j)
-          _mm512_storeu_si512(g + 64 * j, _mm512_or_si512(r.v[2 * j], _mm512_slli_epi16(r.v[2 * j + 1], 4)));
+          _mm512_storeu_si512(g + 64 * j, _mm512_or_si512(_mm512_and_si512(r.v[2 * j], low4),
+                                                          _mm512_slli_epi16(_mm512_and_si512(r.v[2 * j + 1], low4), 4)));
+        if constexpr (F::kFifthBit)
+          for (int k = 0; k < 8; ++k) {
+            const uint64_t bits = _cvtmask64_u64(_mm512_test_epi8_mask(r.v[k], _mm512_set1_epi8(0x10)));
+            std::memcpy(g + 256 + 8 * k, &bits, sizeof(bits));
+          }
       } else {
         load_group<F>(row, nb, gi, r);
         for (int k = 0; k < 8; ++k) _mm512_storeu_si512(g + 64 * k, r.v[k]);
@@ -509,18 +534,16 @@ float vec_dot(int64_t n, const void* w, const void* a) {
 
 const DotKernel* avx512_q32_kernel(GgmlType weight) {
   using T = GgmlType;
-#define LOWBIT_K(TYPE, F) {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>}
 #define LOWBIT_K_PACKED(TYPE, F) \
   {T::TYPE, T::Q8_0, &vec_dot<F>, &tile<F>, &actq_bytes, &actq_from_q8_0<F>, &pack_rows<F>, &tile_packed_nibbles<F>}
   static const DotKernel kTable[] = {
       LOWBIT_K_PACKED(Q4_0, Q4_0F),
       LOWBIT_K_PACKED(Q4_1, Q4_1F),
-      LOWBIT_K(Q5_0, Q5_0F),
-      LOWBIT_K(Q5_1, Q5_1F),
+      LOWBIT_K_PACKED(Q5_0, Q5_0F),
+      LOWBIT_K_PACKED(Q5_1, Q5_1F),
       {T::Q8_0, T::Q8_0, &vec_dot<Q8_0F>, &tile<Q8_0F>, &actq_bytes, &actq_from_q8_0<Q8_0F>, &pack_rows<Q8_0F>,
        &tile_packed_q8_0},
       LOWBIT_K_PACKED(IQ4_NL, IQ4_NLF)};
-#undef LOWBIT_K
 #undef LOWBIT_K_PACKED
   return find_in_table(kTable, weight);
 }

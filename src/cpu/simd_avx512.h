@@ -47,6 +47,12 @@ inline uint32_t load_u32(const void* p) {
   return v;
 }
 
+inline uint64_t load_u64(const void* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
 // 32 bytes from a and 32 bytes from b as one vector.
 inline __m512i concat32(const void* a, const void* b) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(a))),

@@ -123,7 +123,8 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
       {{GgmlType::Q4_K, 37, true}, {GgmlType::Q6_K, 53, false}, {GgmlType::Q4_K, 3, false}},
       {{GgmlType::Q8_0, 40, false}, {GgmlType::Q4_K, 21, true}, {GgmlType::Q8_K, 5, false},
        {GgmlType::BF16, 9, false}, {GgmlType::Q4_0, 0, false}, {GgmlType::Q5_0, 17, false}},
-      {{GgmlType::Q4_0, 32, true}, {GgmlType::Q8_0, 17, true}, {GgmlType::Q4_1, 16, true}, {GgmlType::IQ4_NL, 5, true}},
+      {{GgmlType::Q4_0, 32, true}, {GgmlType::Q8_0, 17, true}, {GgmlType::Q4_1, 16, true}, {GgmlType::IQ4_NL, 5, true},
+       {GgmlType::Q5_0, 16, true}, {GgmlType::Q5_1, 3, true}},
   };
   for (Isa isa : supported_isas()) {
     for (int threads : {1, 2}) {
@@ -183,7 +184,8 @@ TEST(Matmul, TokenResultDoesNotDependOnBatch) {
   Restore restore;
   std::mt19937 rng(17);
   const int64_t n_in = 32 * 83, n_out = 37, n_tok = 21;
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::IQ4_NL}) {
+  for (GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL}) {
     std::vector<uint8_t> w;
     for (int64_t o = 0; o < n_out; ++o) {
       auto row = test::random_weight_row(type, n_in, rng, 0.0f);
