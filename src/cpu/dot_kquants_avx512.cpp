@@ -1,6 +1,7 @@
 // AVX-512 VNNI kernels for the super-block formats in their GGUF layout
-// (method: cpu/kquants_avx512.h). Q4_K and Q6_K also have a packed layout
-// (dot_kquants_packed_avx512vbmi.cpp) used where the CPU has AVX512-VBMI.
+// (method: cpu/kquants_avx512.h, which also holds the formats whose packed
+// layout, dot_kquants_packed_avx512vbmi.cpp, starts from their load()).
+// The packed layouts are used where the CPU has AVX512-VBMI.
 #include "cpu/kquants_avx512.h"
 
 namespace lowbit::cpu {
@@ -17,16 +18,6 @@ struct Q4_KF {
   }
 };
 
-struct Q5_KF {
-  using Block = BlockQ5_K;
-  static void load(const Block& b, KRow& r) {
-    q4k_nibbles(b.qs, r.z);
-    const __m512i qh = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
-    for (int k = 0; k < 4; ++k) r.z[k] = _mm512_mask_add_epi8(r.z[k], high_bits(qh, k), r.z[k], _mm512_set1_epi8(16));
-    q4k_header(reinterpret_cast<const uint8_t*>(&b), r);
-  }
-};
-
 struct Q2_KF {
   using Block = BlockQ2_K;
   static void load(const Block& b, KRow& r) {
@@ -35,26 +26,6 @@ struct Q2_KF {
     const __m512i s = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(s, _mm512_set1_epi32(15))), _mm512_set1_ps(fp16(b.d)));
     r.md = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(s, 4)), _mm512_set1_ps(fp16(b.dmin)));
-  }
-};
-
-struct Q3_KF {
-  using Block = BlockQ3_K;
-  static constexpr float kOffset = 4.0f;  // stored q = value + 4
-  static void load(const Block& b, KRow& r) {
-    const __m512i qs_full = _mm512_loadu_si512(b.qs);
-    const __m512i hm = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask)));
-    for (int k = 0; k < 4; ++k) {
-      const __m512i low = two_bits(qs_full, k);
-      r.z[k] = _mm512_mask_add_epi8(low, high_bits(hm, k), low, _mm512_set1_epi8(4));
-    }
-    const uint32_t x0 = load_u32(b.scales), x1 = load_u32(b.scales + 4), x2 = load_u32(b.scales + 8);
-    const __m128i packed = _mm_setr_epi32(int((x0 & 0x0f0f0f0fu) | (x2 & 0x03030303u) << 4),
-                                          int((x1 & 0x0f0f0f0fu) | ((x2 >> 2) & 0x03030303u) << 4),
-                                          int(((x0 >> 4) & 0x0f0f0f0fu) | ((x2 >> 4) & 0x03030303u) << 4),
-                                          int(((x1 >> 4) & 0x0f0f0f0fu) | ((x2 >> 6) & 0x03030303u) << 4));
-    const __m512i s = _mm512_sub_epi32(_mm512_cvtepu8_epi32(packed), _mm512_set1_epi32(32));
-    r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(fp16(b.d)));
   }
 };
 

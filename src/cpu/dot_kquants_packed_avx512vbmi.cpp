@@ -1,4 +1,4 @@
-// Packed-layout kernels for Q4_K and Q6_K (WeightLayout::Packed), AVX-512
+// Packed-layout kernels for Q3_K, Q4_K, Q5_K and Q6_K (WeightLayout::Packed), AVX-512
 // VNNI + VBMI. The method and the shared kernel loop: cpu/kquants_avx512.h.
 #include <cstddef>
 
@@ -29,6 +29,11 @@ using namespace lowbit::cpu::avx512;
 //        one Zen 5 core read 28-33 GB/s with those and 35-41 with these
 //        (docs/benchmarks.md): this kernel's arithmetic was its limit.
 //        Scales and d as stored.
+//   Q5_K qs as Q4_K's (the low nibbles); qh as four 64-bit masks, mask k
+//        bit p = bit 4 of z[k] byte p (one masked add each); header as Q4_K's.
+//   Q3_K qs as one vector, byte p holding the low two bits of z[k] byte p at
+//        bits 2k, 2k + 1; hmask as four masks of bit 2 like Q5_K's; the 16
+//        6-bit scales (stored + 32) in bit order, unpacked like Q4_K's.
 // Unpacking was the bound once weights stream at full speed: the GEMV loop
 // ran ~80 instructions per Q4_K row-block at ~6 per cycle.
 inline void store_nibble_pairs(uint8_t* out, const __m512i z[4]) {
@@ -49,47 +54,133 @@ inline void load_nibble_pairs(const uint8_t* in, __m512i z[4]) {
   z[3] = _mm512_and_si512(_mm512_srli_epi16(b, 4), low4);
 }
 
-// vpermb source bytes for lane g of the packed Q4_K header unpack: qword q
-// (lanes 2q, 2q + 1) takes the bytes from 4 + floor(3q / 2), where fields
-// 2q and 2q + 1 (bits 12q .. 12q + 11 past byte 4) start at bit 4 (q % 2).
-constexpr int32_t q4k_header_source(int g) {
-  const int first = 4 + 3 * (g / 2) / 2 + 4 * (g % 2);
+// The 16 6-bit fields stored in bit order (field j at bits 6j) from byte
+// First of a 16-byte load, as int32 lanes 0..15: one byte permute puts the
+// 8 bytes holding fields 2q, 2q + 1 into qword q (from byte First + 3q/2,
+// where field 2q starts at bit 4 (q % 2)), one multishift brings each field
+// to its lane's low byte. Three operations where the GGUF packings take a
+// dozen.
+constexpr int32_t six_bit_source(int first, int g) {
+  const int from = first + 3 * (g / 2) / 2 + 4 * (g % 2);
   int32_t dword = 0;
-  for (int i = 0; i < 4; ++i) dword |= int32_t(std::min(first + i, 15)) << (8 * i);  // bytes past 15 are never selected
+  for (int i = 0; i < 4; ++i) dword |= int32_t(std::min(from + i, 15)) << (8 * i);  // bytes past 15 are never selected
   return dword;
+}
+
+template <int First>
+inline __m512i six_bit_fields(__m128i h) {
+  static_assert(First + 12 <= 16, "the 12 field bytes lie inside the load");
+  const __m512i spread = _mm512_permutexvar_epi8(LANES(six_bit_source(First, g)), _mm512_castsi128_si512(h));
+  return _mm512_and_si512(_mm512_multishift_epi64_epi8(LANES(4 * ((g / 2) % 2) + 6 * (g % 2)), spread),
+                          _mm512_set1_epi32(0x3F));
+}
+
+inline void store_six_bit_fields(uint8_t* out, const int (&fields)[16]) {
+  for (int h = 0; h < 2; ++h) {
+    uint64_t bits = 0;
+    for (int j = 0; j < 8; ++j) bits |= uint64_t(fields[8 * h + j]) << (6 * j);
+    std::memcpy(out + 6 * h, &bits, 6);  // little-endian: fields in bit order
+  }
+}
+
+// Bit `bit` of every byte of z[0..3] as four 64-bit masks (Q3_K's third,
+// Q5_K's fifth bits), and back as a masked add.
+inline void store_bit_masks(uint8_t* out, const __m512i z[4], int bit) {
+  for (int k = 0; k < 4; ++k) {
+    const uint64_t m = _cvtmask64_u64(_mm512_test_epi8_mask(z[k], _mm512_set1_epi8(char(1 << bit))));
+    std::memcpy(out + 8 * k, &m, sizeof(m));
+  }
+}
+
+inline void add_bit_masks(const uint8_t* in, __m512i z[4], int bit) {
+  for (int k = 0; k < 4; ++k)
+    z[k] = _mm512_mask_add_epi8(z[k], _cvtu64_mask64(load_u64(in + 8 * k)), z[k], _mm512_set1_epi8(char(1 << bit)));
+}
+
+// Q3_K low bits: byte p of one 64-byte vector holds the two low bits of
+// z[k] byte p at bits 2k, 2k + 1.
+inline void store_two_bit_planes(uint8_t* out, const __m512i z[4]) {
+  const __m512i three = _mm512_set1_epi8(3);
+  __m512i v = _mm512_and_si512(z[0], three);
+  // fields masked to 2 bits first, so the 16-bit shifts stay inside each byte
+  for (int k = 1; k < 4; ++k) v = _mm512_or_si512(v, _mm512_slli_epi16(_mm512_and_si512(z[k], three), 2 * k));
+  _mm512_storeu_si512(out, v);
+}
+
+inline void load_two_bit_planes(const uint8_t* in, __m512i z[4]) {
+  const __m512i v = _mm512_loadu_si512(in), three = _mm512_set1_epi8(3);
+  z[0] = _mm512_and_si512(v, three);
+  for (int k = 1; k < 4; ++k) z[k] = _mm512_and_si512(_mm512_srli_epi16(v, 2 * k), three);
+}
+
+// Packed Q4_K/Q5_K header: the 8 scales then the 8 mins as 6-bit fields from
+// byte 4, scaled by d (lanes 0..7) and dmin (8..15) in one multiply, then
+// spread to the sub-block lanes (g -> field g / 2): 9 vector operations where
+// two 16-lane conversions took 14.
+inline void q4k_packed_header(const uint8_t* block, KRow& r) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  const __m512 d_dmin = _mm512_permutexvar_ps(LANES(g / 8), _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+  const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(six_bit_fields<4>(h)), d_dmin);
+  r.sd = _mm512_permutexvar_ps(LANES(g / 2), scaled);
+  r.md = _mm512_permutexvar_ps(LANES(8 + g / 2), scaled);
+}
+
+inline void pack_q4k_header(uint8_t* scales) {
+  int fields[16];
+  for (int j = 0; j < 8; ++j) scale_min_k4(j, scales, fields[j], fields[8 + j]);
+  store_six_bit_fields(scales, fields);
 }
 
 struct Q4_KPackedF {
   using Block = BlockQ4_K;
   static void load(const Block& b, KRow& r) {
     load_nibble_pairs(b.qs, r.z);
-    // The 16 6-bit fields (8 scales, 8 mins) as int32 lanes 0..15 in three
-    // operations, scaled by d (lanes 0..7) and dmin (8..15) in one multiply,
-    // then spread to the sub-block lanes (g -> field g / 2): 9 vector
-    // operations where two 16-lane conversions took 14.
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&b));
-    const __m512i spread = _mm512_permutexvar_epi8(LANES(q4k_header_source(g)), _mm512_castsi128_si512(h));
-    const __m512i fields = _mm512_and_si512(
-        _mm512_multishift_epi64_epi8(LANES(4 * ((g / 2) % 2) + 6 * (g % 2)), spread), _mm512_set1_epi32(0x3F));
-    const __m512 d_dmin = _mm512_permutexvar_ps(LANES(g / 8), _mm512_castps128_ps512(_mm_cvtph_ps(h)));
-    const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(fields), d_dmin);
-    r.sd = _mm512_permutexvar_ps(LANES(g / 2), scaled);
-    r.md = _mm512_permutexvar_ps(LANES(8 + g / 2), scaled);
+    q4k_packed_header(reinterpret_cast<const uint8_t*>(&b), r);
   }
   static void pack(Block& b) {
     __m512i z[4];
     q4k_nibbles(b.qs, z);
     store_nibble_pairs(b.qs, z);
-    // 8 scales then 8 mins, 6 bits each, little-endian bit order from byte 4
-    uint64_t scales = 0, mins = 0;
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      scale_min_k4(j, b.scales, sc, m);
-      scales |= uint64_t(sc) << (6 * j);
-      mins |= uint64_t(m) << (6 * j);
-    }
-    std::memcpy(b.scales, &scales, 6);  // little-endian: fields in bit order
-    std::memcpy(b.scales + 6, &mins, 6);
+    pack_q4k_header(b.scales);
+  }
+};
+
+struct Q5_KPackedF {
+  using Block = BlockQ5_K;
+  static void load(const Block& b, KRow& r) {
+    load_nibble_pairs(b.qs, r.z);
+    add_bit_masks(b.qh, r.z, 4);
+    q4k_packed_header(reinterpret_cast<const uint8_t*>(&b), r);
+  }
+  static void pack(Block& b) {
+    KRow r;
+    Q5_KF::load(b, r);
+    store_nibble_pairs(b.qs, r.z);
+    store_bit_masks(b.qh, r.z, 4);
+    pack_q4k_header(b.scales);
+  }
+};
+
+struct Q3_KPackedF {
+  using Block = BlockQ3_K;
+  static constexpr float kOffset = Q3_KF::kOffset;
+  static void load(const Block& b, KRow& r) {
+    static_assert(offsetof(Block, scales) == offsetof(Block, qs) + 64 && offsetof(Block, d) == offsetof(Block, scales) + 12,
+                  "the 16 bytes before the end of the block hold the scales");
+    load_two_bit_planes(b.qs, r.z);
+    add_bit_masks(b.hmask, r.z, 2);
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales - 2));  // ends with d: inside the block
+    const __m512i s = _mm512_sub_epi32(six_bit_fields<2>(h), _mm512_set1_epi32(32));
+    r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(fp16(b.d)));
+  }
+  static void pack(Block& b) {
+    KRow r;
+    Q3_KF::load(b, r);
+    store_two_bit_planes(b.qs, r.z);
+    store_bit_masks(b.hmask, r.z, 2);
+    int fields[16];
+    for (int j = 0; j < 16; ++j) fields[j] = scale_k3(j, b.scales);
+    store_six_bit_fields(b.scales, fields);
   }
 };
 
@@ -154,7 +245,9 @@ void pack_rows(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) {
 PackedKernel avx512vbmi_packed_kquant_kernel(GgmlType weight) {
   if (!cpu_has_avx512_vbmi()) return {};
   switch (weight) {
+    case GgmlType::Q3_K: return {&pack_rows<Q3_KPackedF>, &tile<Q3_KPackedF, true>};
     case GgmlType::Q4_K: return {&pack_rows<Q4_KPackedF>, &tile<Q4_KPackedF, true>};
+    case GgmlType::Q5_K: return {&pack_rows<Q5_KPackedF>, &tile<Q5_KPackedF, true>};
     case GgmlType::Q6_K: return {&pack_rows<Q6_KPackedF>, &tile<Q6_KPackedF, true>};
     default: return {};
   }

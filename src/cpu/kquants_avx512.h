@@ -173,6 +173,36 @@ struct Q6_KF {
   }
 };
 
+struct Q5_KF {
+  using Block = BlockQ5_K;
+  static void load(const Block& b, KRow& r) {
+    q4k_nibbles(b.qs, r.z);
+    const __m512i qh = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+    for (int k = 0; k < 4; ++k) r.z[k] = _mm512_mask_add_epi8(r.z[k], high_bits(qh, k), r.z[k], _mm512_set1_epi8(16));
+    q4k_header(reinterpret_cast<const uint8_t*>(&b), r);
+  }
+};
+
+struct Q3_KF {
+  using Block = BlockQ3_K;
+  static constexpr float kOffset = 4.0f;  // stored q = value + 4
+  static void load(const Block& b, KRow& r) {
+    const __m512i qs_full = _mm512_loadu_si512(b.qs);
+    const __m512i hm = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask)));
+    for (int k = 0; k < 4; ++k) {
+      const __m512i low = two_bits(qs_full, k);
+      r.z[k] = _mm512_mask_add_epi8(low, high_bits(hm, k), low, _mm512_set1_epi8(4));
+    }
+    const uint32_t x0 = load_u32(b.scales), x1 = load_u32(b.scales + 4), x2 = load_u32(b.scales + 8);
+    const __m128i packed = _mm_setr_epi32(int((x0 & 0x0f0f0f0fu) | (x2 & 0x03030303u) << 4),
+                                          int((x1 & 0x0f0f0f0fu) | ((x2 >> 2) & 0x03030303u) << 4),
+                                          int(((x0 >> 4) & 0x0f0f0f0fu) | ((x2 >> 4) & 0x03030303u) << 4),
+                                          int(((x1 >> 4) & 0x0f0f0f0fu) | ((x2 >> 6) & 0x03030303u) << 4));
+    const __m512i s = _mm512_sub_epi32(_mm512_cvtepu8_epi32(packed), _mm512_set1_epi32(32));
+    r.sd = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(fp16(b.d)));
+  }
+};
+
 // NR weight rows x NT tokens: each activation vector is loaded once and used
 // for all NR rows (the loads, not the multiplies, bound a one-row kernel).
 // Paired: the NR = 2 rows are stored block-interleaved (packed layout), so

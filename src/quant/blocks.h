@@ -89,6 +89,14 @@ struct BlockQ3_K {
 };
 static_assert(sizeof(BlockQ3_K) == 110);
 
+// Scale j (0..15, stored + 32) of the 12-byte Q3_K scale field: low nibble
+// from byte j (j < 8) or the high nibble of byte j - 8, top 2 bits from
+// byte 8 + j % 4 at bit 2 (j / 4).
+inline int scale_k3(int j, const uint8_t* s) {
+  const int low = j < 8 ? (s[j] & 15) : (s[j - 8] >> 4);
+  return low | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+}
+
 // Q4_K, 4.5 bpw: 8 sub-blocks of 32; x = d*sc*q - dmin*m, q in 0..15, sc/m 6 bits.
 // [0..2) d | [2..4) dmin | [4..16) scales: 8 sc + 8 m, 6 bits each, packed as
 // j<4: sc = s[j] & 63, m = s[j+4] & 63;  j>=4: sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4,

@@ -125,6 +125,7 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
        {GgmlType::BF16, 9, false}, {GgmlType::Q4_0, 0, false}, {GgmlType::Q5_0, 17, false}},
       {{GgmlType::Q4_0, 32, true}, {GgmlType::Q8_0, 17, true}, {GgmlType::Q4_1, 16, true}, {GgmlType::IQ4_NL, 5, true},
        {GgmlType::Q5_0, 16, true}, {GgmlType::Q5_1, 3, true}},
+      {{GgmlType::Q3_K, 33, true}, {GgmlType::Q5_K, 16, true}, {GgmlType::Q2_K, 7, true}, {GgmlType::Q3_K, 5, false}},
   };
   for (Isa isa : supported_isas()) {
     for (int threads : {1, 2}) {
@@ -183,9 +184,10 @@ TEST(Matmul, SameInputGroupEqualsSeparateProducts) {
 TEST(Matmul, TokenResultDoesNotDependOnBatch) {
   Restore restore;
   std::mt19937 rng(17);
-  const int64_t n_in = 32 * 83, n_out = 37, n_tok = 21;
-  for (GgmlType type :
-       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL}) {
+  const int64_t n_out = 37, n_tok = 21;
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL,
+                        GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const int64_t n_in = block_size(type) == 256 ? 256 * 11 : 32 * 83;
     std::vector<uint8_t> w;
     for (int64_t o = 0; o < n_out; ++o) {
       auto row = test::random_weight_row(type, n_in, rng, 0.0f);
