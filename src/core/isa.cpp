@@ -95,11 +95,11 @@ void set_active_isa(Isa isa) {
   g_active = isa;
 }
 
-bool cpu_has_avx512_vbmi() {
+bool cpu_has_avx512_vbmi_gfni() {
   static const bool has = [] {
     unsigned a, b, c, d;
     if (detect() < Isa::Avx512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    return (c & (1u << 1)) != 0;  // CPUID.(7,0):ECX[1]
+    return (c & (1u << 1)) != 0 && (c & (1u << 8)) != 0;  // CPUID.(7,0):ECX[1] VBMI, ECX[8] GFNI
   }();
   return has;
 }

@@ -20,8 +20,9 @@ Isa active_isa();               // best_supported_isa() or LOWBIT_ISA
 void set_active_isa(Isa isa);   // tests: run every level the CPU supports
 bool isa_supported(Isa isa);
 std::vector<Isa> supported_isas();  // Scalar first
-// AVX512-VBMI (byte permutes), beyond the levels: the packed weight layout's
-// kernels need it (Zen 4, Ice Lake and later; not Cascade/Cooper Lake).
-bool cpu_has_avx512_vbmi();
+// AVX512-VBMI (byte permutes) and GFNI (per-byte bit matrices), beyond the
+// levels: the packed K-quant layouts' kernels need both (Zen 4, Ice Lake and
+// later; not Skylake-X, Cascade or Cooper Lake).
+bool cpu_has_avx512_vbmi_gfni();
 
 }  // namespace lowbit

@@ -1,7 +1,7 @@
 // AVX-512 VNNI kernels for the super-block formats in their GGUF layout
 // (method: cpu/kquants_avx512.h, which also holds the formats whose packed
 // layout, dot_kquants_packed_avx512vbmi.cpp, starts from their load()).
-// The packed layouts are used where the CPU has AVX512-VBMI.
+// The packed layouts are used where the CPU has AVX512-VBMI and GFNI.
 #include "cpu/kquants_avx512.h"
 
 namespace lowbit::cpu {

@@ -79,7 +79,7 @@ void tile_from_vec_dot(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_r
 }
 
 // Packed-layout kernels of a super-block format (dot_kquants_packed_avx512vbmi.cpp);
-// both nullptr when the format has none or the CPU lacks AVX512-VBMI.
+// both nullptr when the format has none or the CPU lacks AVX512-VBMI or GFNI.
 struct PackedKernel {
   void (*pack_rows)(uint8_t* rows, size_t row_stride, int64_t n_rows, int64_t n) = nullptr;
   TileFn tile = nullptr;
