@@ -2,9 +2,11 @@
 // says what was measured).
 #include "cpu/page_prefetch.h"
 
+#include <cpuid.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace lowbit::cpu {
@@ -17,8 +19,19 @@ constexpr unsigned long kMaxDistance = 1ul << 20;
 
 }  // namespace
 
-StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes) {
-  const StreamPrefetch chosen = l1d_bytes >= kLargeL1d ? StreamPrefetch{true, kL1Ahead} : StreamPrefetch{false, kL2Ahead};
+bool cpu_is_amd() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+  char vendor[12];  // "AuthenticAMD" is EBX, EDX, ECX
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
+  return std::memcmp(vendor, "AuthenticAMD", 12) == 0;
+}
+
+StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes, bool amd) {
+  const StreamPrefetch chosen =
+      amd && l1d_bytes >= kLargeL1d ? StreamPrefetch{true, kL1Ahead} : StreamPrefetch{false, kL2Ahead};
   // LOWBIT_PREFETCH=l1:BYTES | l2:BYTES | off; anything else is ignored
   // (stream_prefetch_name() shows what is used), like LOWBIT_ISA.
   if (!env || !*env) return chosen;
@@ -34,7 +47,7 @@ StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes) {
 const StreamPrefetch& stream_prefetch() {
   // glibc reads the L1d size from CPUID (0 or -1 when it cannot tell).
   static const StreamPrefetch plan =
-      choose_stream_prefetch(std::getenv("LOWBIT_PREFETCH"), sysconf(_SC_LEVEL1_DCACHE_SIZE));
+      choose_stream_prefetch(std::getenv("LOWBIT_PREFETCH"), sysconf(_SC_LEVEL1_DCACHE_SIZE), cpu_is_amd());
   return plan;
 }
 

@@ -8,15 +8,19 @@
 // of 11008 inputs (ffn_down) put the prefetches 12 KB ahead, and on Zen 4 the
 // GEMV ran at half the speed of 4096-input rows. Where the lines go and how
 // far ahead is a per-CPU choice (StreamPrefetch, once per process), because
-// the two AMD cores measured want opposite ones (Q4_K packed GEMV from DRAM,
-// one thread, median GB/s; docs/benchmarks.md has the tables):
+// the cores measured want different ones (Q4_K packed GEMV from DRAM, one
+// thread, median GB/s; docs/benchmarks.md has the tables):
 //   Zen 4 (32 KiB L1d): into L2 16 KiB ahead 29.7 (11008 inputs) / 31.4
 //     (4096); into L1 4 or 12 KiB ahead 19.4 / 16.0 (11008): the prefetched
 //     lines and the 16 KB of activations evict each other.
 //   Zen 5 (48 KiB L1d): into L1 8 KiB ahead 36.0 / 37.8; into L2 16 KiB
 //     ahead 20.6 / 21.7, below no software prefetch at all (25.3 / 28.9).
-// So: into L1 8 KiB ahead where L1d holds at least 48 KiB, else into L2
-// 16 KiB ahead. LOWBIT_PREFETCH=l1:BYTES|l2:BYTES|off overrides (for
+//   Intel Xeon with AMX (48 KiB L1d): into L1 8 KiB ahead is the worst plan
+//     but none (7B Q4_K_M decode 20-25% below the others); into L2 16 KiB
+//     ahead and into L1 4 KiB ahead are level (GEMV 13-16 GB/s, near the
+//     probe), L2 16 KiB slightly ahead on the whole model.
+// So: into L1 8 KiB ahead on AMD CPUs whose L1d holds at least 48 KiB, else
+// into L2 16 KiB ahead. LOWBIT_PREFETCH=l1:BYTES|l2:BYTES|off overrides (for
 // measuring a new CPU); stream_prefetch_name() says what runs.
 //
 // PageKick: the hardware stream prefetchers follow a stream only within a
@@ -52,8 +56,8 @@ struct StreamPrefetch {
 // The plan for this CPU (or LOWBIT_PREFETCH), chosen on first use.
 const StreamPrefetch& stream_prefetch();
 // The rule behind it: env is LOWBIT_PREFETCH's value (or null), l1d_bytes
-// the L1 data cache size (<= 0: unknown).
-StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes);
+// the L1 data cache size (<= 0: unknown), amd whether the CPU is AMD's.
+StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes, bool amd);
 std::string stream_prefetch_name();  // "l1:10240", "l2:16384" or "off"
 
 namespace {
