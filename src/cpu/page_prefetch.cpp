@@ -17,8 +17,6 @@ constexpr size_t kL2Ahead = 16 * 1024;
 constexpr long kLargeL1d = 48 * 1024;
 constexpr unsigned long kMaxDistance = 1ul << 20;
 
-}  // namespace
-
 bool cpu_is_amd() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
@@ -28,6 +26,8 @@ bool cpu_is_amd() {
   std::memcpy(vendor + 8, &c, 4);
   return std::memcmp(vendor, "AuthenticAMD", 12) == 0;
 }
+
+}  // namespace
 
 StreamPrefetch choose_stream_prefetch(const char* env, long l1d_bytes, bool amd) {
   const StreamPrefetch chosen =
